@@ -1,0 +1,7 @@
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# kbuild makefile of devmem-heap; in a kernel tree it is
+# drivers/dma-buf/devmem/Makefile. The harness targets (make demo, make
+# check, ...) live in GNUmakefile, which make reads first at the repo root.
+
+obj-$(CONFIG_DEVMEM_HEAP_HARNESS_SELFTEST) += kunit/devmem_harness_selftest.o

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# make check: build what changed, boot the test VM once with the whole test
+# plan, judge it, then prove the harness can fail: one boot loads a KUnit
+# case that must fail, another injects a WARN; each must turn its run red.
+# Prints the time each phase took. The last line is the merged summary,
+# "N passed, N failed, N skipped"; exit status is non-zero on any failure.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+t_all=$(date +%s)
+phases=()
+phase() { phases+=("$(printf '%-28s %4d s' "$1" $(($(date +%s) - $2)))"); }
+
+t=$(date +%s); DEVMEM_BUILD=$("$DEVMEM_TOP/scripts/kernel.sh"); phase "toolchain, source, kernel" "$t"
+t=$(date +%s); DEVMEM_ROOTFS=$("$DEVMEM_TOP/scripts/rootfs.sh"); phase "guest rootfs" "$t"
+export DEVMEM_BUILD DEVMEM_ROOTFS
+ksrc=$(cat "$DEVMEM_BUILD/.devmem-ksrc")
+
+judge() { # judge PLAN EXPECT: summary of the plan's last run
+	python3 "$DEVMEM_TOP/scripts/summary.py" --run "$DEVMEM_CACHE/runs/$1" --plan "$1" \
+		--ksrc "$ksrc" --expect "$2"
+}
+
+t=$(date +%s)
+"$DEVMEM_TOP/scripts/vm.sh" check >/dev/null
+set +e
+judge check kunit,kselftest-dmabuf-heaps,igt-kms_writeback | tee "$DEVMEM_CACHE/runs/check/summary.txt"
+set -e
+phase "VM: test plan" "$t"
+read -r passed _ failed _ skipped _ < <(tail -n 1 "$DEVMEM_CACHE/runs/check/summary.txt")
+
+# Harness self-check. Each run must fail, and for the injected reason.
+selfcheck() { # selfcheck PLAN KERNEL-ARGS SOURCE WHAT
+	local out
+	"$DEVMEM_TOP/scripts/vm.sh" "$1" "$2" >/dev/null 2>&1
+	out=$(judge "$1" "${3%%:*}" 2>&1) && {
+		failed=$((failed + 1))
+		echo "  - harness self-check FAILED: $4 did not fail its run:"
+		echo "$out" | sed 's/^/      /'
+		return
+	}
+	if echo "$out" | grep -qE "^  - ${3#*:}"; then
+		passed=$((passed + 1))
+		echo "  harness self-check: $4 fails its run: ok"
+	else
+		failed=$((failed + 1))
+		echo "  - harness self-check FAILED: $4 failed its run, but not as expected:"
+		echo "$out" | sed 's/^/      /'
+	fi
+}
+t=$(date +%s)
+echo "== harness self-check =="
+selfcheck selftest-kunit "kunit.filter_glob=devmem_harness_selftest" \
+	"kunit:kunit(\[[0-9]+\])?: devmem_harness_selftest\.devmem_harness_must_fail: FAIL" \
+	"a failing KUnit case"
+selfcheck selftest-warn "kunit.enable=0" \
+	":console: kernel report at console line [0-9]+:" \
+	"an injected WARN"
+phase "VM: harness self-check" "$t"
+
+echo "== phases =="
+printf '  %s\n' "${phases[@]}"
+printf '  %-28s %4d s\n' "total" $(($(date +%s) - t_all))
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]

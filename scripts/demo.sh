@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# make demo / make run: build what is missing and boot the VM with the demo
+# plan (or the interactive shell), then show the guest's output.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+plan=${1:-demo}
+DEVMEM_BUILD=$("$DEVMEM_TOP/scripts/kernel.sh")
+DEVMEM_ROOTFS=$("$DEVMEM_TOP/scripts/rootfs.sh")
+export DEVMEM_BUILD DEVMEM_ROOTFS
+# The demo and the shell skip the boot-time KUnit run.
+run=$(DEVMEM_VM_FOLLOW=0 "$DEVMEM_TOP/scripts/vm.sh" "$plan" kunit.enable=0)
+[ "$plan" = shell ] && exit 0
+# The guest's own lines, without the kernel's.
+sed -n '/devmem-guest: /,$p' "$run/console.log" | grep -v '^\[ *[0-9.]*\]' || true
+if ! grep -q "devmem-guest: plan $plan finished" "$run/console.log"; then
+	die "the VM did not finish the demo (console: $run/console.log)"
+fi

@@ -1,0 +1,94 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The run's test plan, started by devmem-init inside the guest. The plan's
+# name comes from the kernel command line (devmem.plan=...). Every test
+# writes its full output to /devmem/results/<name>.log and its exit status to
+# <name>.rc; the console gets one line per test. Results are judged on the
+# host (scripts/summary.py), never here.
+set -u
+R=/devmem/results
+mkdir -p "$R"
+plan=$(sed -n 's/.*devmem\.plan=\([^ ]*\).*/\1/p' /proc/cmdline)
+
+say() {
+	echo "devmem-guest: $*"
+}
+
+# run NAME CMD...: run one test program, output to its log, status to .rc.
+run() {
+	local name=$1 t0 rc
+	shift
+	say "running $name"
+	t0=$(date +%s)
+	"$@" >"$R/$name.log" 2>&1 </dev/null
+	rc=$?
+	echo "$rc" >"$R/$name.rc"
+	say "$name exited $rc after $(($(date +%s) - t0)) s"
+}
+
+# The DRM card node whose device is the given driver's (vkms is a faux
+# device, vgem a platform one).
+card_of() {
+	local c
+	for c in /sys/class/drm/card[0-9]; do
+		case "$(readlink -f "$c/device")" in
+		*/"$1") echo "/dev/dri/${c##*/}"; return 0 ;;
+		esac
+	done
+	return 1
+}
+
+kmemleak_scan() {
+	[ -w /sys/kernel/debug/kmemleak ] || return 0
+	say "kmemleak scan"
+	echo scan >/sys/kernel/debug/kmemleak
+	cat /sys/kernel/debug/kmemleak
+}
+
+show_devices() {
+	say "heaps in /dev/dma_heap:"
+	ls -l /dev/dma_heap
+	say "DRM devices:"
+	for c in /sys/class/drm/card[0-9]; do
+		echo "  /dev/dri/${c##*/}: $(readlink -f "$c/device")"
+	done
+	say "ivshmem devices (1af4:1110):"
+	for d in /sys/bus/pci/devices/*; do
+		[ "$(cat "$d/vendor"):$(cat "$d/device")" = 0x1af4:0x1110 ] || continue
+		# resource line 3 is BAR2: start end flags.
+		set -- $(sed -n 3p "$d/resource")
+		printf '  %s BAR2 %#x-%#x (%d MiB)\n' "${d##*/}" "$1" "$2" $((($2 - $1 + 1) >> 20))
+	done
+}
+
+case "$plan" in
+check)
+	show_devices
+	run kselftest-dmabuf-heaps /devmem/tests/dmabuf-heap
+	vkms=$(card_of vkms) || say "no vkms card"
+	IGT_DEVICE=drm:${vkms:-/dev/null} run igt-kms_writeback \
+		/usr/libexec/igt-gpu-tools/kms_writeback
+	kmemleak_scan
+	;;
+demo)
+	show_devices
+	;;
+selftest-kunit)
+	# The failing KUnit suite lives in a module, loaded only here.
+	insmod /devmem/modules/devmem_harness_selftest.ko
+	;;
+selftest-warn)
+	insmod /devmem/modules/lkdtm.ko
+	echo WARNING >/sys/kernel/debug/provoke-crash/DIRECT
+	;;
+shell)
+	show_devices
+	say "interactive shell; exit it to power off"
+	setsid -c /bin/bash -l
+	;;
+*)
+	say "unknown plan '$plan'"
+	;;
+esac
+say "plan $plan finished"

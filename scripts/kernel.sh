@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Prepare and build the test kernel: resolve the tree (the cached Debian
+# linux-source, or KDIR), overlay the project onto it, configure it from
+# scripts/devmem-heap.config, verify the config, then build bzImage, modules,
+# the uAPI headers and the host-built guest test programs. Incremental: only
+# what changed is rebuilt. Prints the build directory.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+"$DEVMEM_TOP/scripts/bootstrap.sh"
+
+if [ -n "${KDIR:-}" ]; then
+	ksrc=$(cd "$KDIR" 2>/dev/null && pwd) || die "KDIR=$KDIR is not a directory"
+	[ -f "$ksrc/Makefile" ] || die "KDIR=$ksrc is not a kernel tree (no Makefile)"
+	kver=$(awk '/^VERSION =/{v=$3} /^PATCHLEVEL =/{p=$3} /^SUBLEVEL =/{s=$3} END{print v"."p"."s}' "$ksrc/Makefile")
+	[ "$kver" = "$KVER_EXPECTED" ] ||
+		die "KDIR=$ksrc is Linux $kver; devmem-heap targets Linux $KVER_EXPECTED exactly"
+	[ ! -f "$ksrc/.config" ] ||
+		die "KDIR=$ksrc has a .config; the build is out of tree (O=), so run 'make mrproper' there first"
+	id=kdir-$(echo -n "$ksrc" | sha1sum | cut -c1-12)
+else
+	ksrc=$("$DEVMEM_TOP/scripts/fetch-kernel.sh")
+	id=default
+fi
+build=$DEVMEM_CACHE/build
+[ "$id" = default ] || build=$DEVMEM_CACHE/build-$id
+mkdir -p "$build"
+export LIBCLANG_PATH=${LIBCLANG_PATH:-/usr/lib/llvm-19/lib}
+kmake=(make -C "$ksrc" O="$build" LLVM=-19 -j"$(nproc)")
+
+# Overlay: project files into the tree, written only where they differ.
+changed=$(python3 "$DEVMEM_TOP/scripts/overlay.py" --repo "$DEVMEM_TOP" --tree "$ksrc" \
+	--state "$DEVMEM_CACHE/overlay-state/$id")
+[ -z "$changed" ] || note "overlay updated: $(echo "$changed" | tr '\n' ' ')"
+
+# Config: regenerate when the fragment or any overlaid Kconfig changed.
+frag=$DEVMEM_TOP/scripts/devmem-heap.config
+sum=$( (cat "$frag"; find "$ksrc/drivers/dma-buf" -name Kconfig -print0 | sort -z | xargs -0 cat) | sha1sum | cut -c1-40)
+if [ ! -f "$build/.config" ] || [ "$(cat "$build/.devmem-config-sum" 2>/dev/null)" != "$sum" ]; then
+	step "configuring: allnoconfig + $(basename "$frag"), olddefconfig"
+	"${kmake[@]}" -s rustavailable >/dev/null ||
+		{ "${kmake[@]}" rustavailable || true; die "the kernel's 'make rustavailable' says no (see above)"; }
+	"${kmake[@]}" -s KCONFIG_ALLCONFIG="$frag" allnoconfig >/dev/null
+	"${kmake[@]}" -s olddefconfig >/dev/null
+	echo "$sum" >"$build/.devmem-config-sum"
+	done_step
+fi
+dropped=$(grep -E '^(CONFIG_[A-Za-z0-9_]+=.*|# CONFIG_[A-Za-z0-9_]+ is not set)$' "$frag" | while read -r line; do
+	case "$line" in
+	"# "*) sym=${line#\# }; sym=${sym%% *}; grep -q "^$sym=" "$build/.config" && echo "$sym (wanted: not set)" ;;
+	*) grep -qxF "$line" "$build/.config" || echo "$line (got: $(grep -E "^(# )?${line%%=*}[= ]" "$build/.config" || echo absent))" ;;
+	esac
+done)
+[ -z "$dropped" ] || { rm -f "$build/.devmem-config-sum"; die "olddefconfig dropped symbols the fragment asks for (unmet dependencies?):
+$dropped"; }
+
+step "building the kernel (bzImage, modules, headers) in $build"
+"${kmake[@]}" -s bzImage modules headers
+done_step
+
+# Guest test programs, built on the host against the fresh uAPI headers.
+tests=$build/devmem-tests
+mkdir -p "$tests"
+make -s -C "$ksrc/tools/testing/selftests/dmabuf-heaps" OUTPUT="$tests" \
+	KHDR_INCLUDES="-isystem $build/usr/include" >/dev/null
+echo "$ksrc" >"$build/.devmem-ksrc"
+echo "$build"

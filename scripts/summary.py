@@ -1,0 +1,259 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Judge one VM run and print its summary.
+
+  summary.py --run RUNDIR --ksrc KERNEL_TREE --expect kunit,kselftest-x,igt-y
+
+Sources, merged into one count:
+  * KUnit: every top-level KTAP document in the serial console (the boot-time
+    run, and one per test module loaded later) is parsed by the kernel's own
+    tools/testing/kunit/kunit.py parse.
+  * kselftest: results/kselftest-*.log, KTAP, checked against its plan.
+  * IGT: results/igt-*.log, its "Subtest NAME: RESULT" lines.
+  * The console itself: any WARN, BUG, oops, lockdep, kmemleak, KASAN or
+    UBSAN report is one failure each, printed with its lines.
+  * The run: a timeout, a guest that did not finish its plan, an expected
+    source with no results, or a test program that died without reporting
+    are failures too.
+
+The last line is always "N passed, N failed, N skipped". Exit status is 1 if
+anything failed.
+"""
+
+import argparse
+import glob
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+TIMESTAMP = re.compile(r"^\[\s*\d+\.\d+\]\s?")
+
+# Kernel reports that fail a run, wherever they come from.
+BAD = re.compile(
+    r"(WARNING:|BUG:|kernel BUG at|Oops|general protection fault|Kernel panic"
+    r"|possible circular locking|possible recursive locking|inconsistent lock state"
+    r"|DEBUG_LOCKS_WARN_ON|unreferenced object 0x|suspected memory leak"
+    r"|KASAN:|UBSAN:|Call Trace:|RIP: |INFO: task .* blocked|rcu_sched self-detected)")
+
+
+class Tally:
+    def __init__(self):
+        self.passed = self.failed = self.skipped = 0
+        self.rows = []  # (source, passed, failed, skipped)
+        self.failures = []  # human-readable reasons
+
+    def add(self, source, passed, failed, skipped, reasons=()):
+        self.passed += passed
+        self.failed += failed
+        self.skipped += skipped
+        self.rows.append((source, passed, failed, skipped))
+        self.failures.extend(f"{source}: {r}" for r in reasons)
+
+    def fail(self, source, reason):
+        self.add(source, 0, 1, 0, [reason])
+
+
+def console_lines(run):
+    path = os.path.join(run, "console.log")
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return [l.rstrip("\r\n") for l in f]
+    except FileNotFoundError:
+        return []
+
+
+def ktap_documents(lines):
+    """Split the console into top-level KTAP documents."""
+    docs, cur = [], None
+    for raw in lines:
+        line = TIMESTAMP.sub("", raw)
+        if line == "KTAP version 1":
+            cur = [line]
+            docs.append(cur)
+        elif cur is not None:
+            cur.append(line)
+    return docs
+
+
+def walk_failures(group, path=""):
+    name = f"{path}.{group['name']}" if path else group.get("name", "")
+    for case in group.get("test_cases", []):
+        if case["status"] in ("FAIL", "ERROR"):
+            yield f"{name}.{case['name']}: {case['status']}"
+    for sub in group.get("sub_groups", []):
+        yield from walk_failures(sub, "" if name == "main" else name)
+
+
+def judge_kunit(tally, lines, ksrc):
+    kunit_py = os.path.join(ksrc, "tools/testing/kunit/kunit.py")
+    docs = [d for d in ktap_documents(lines) if not (len(d) > 1 and d[1] == "1..0")]
+    if not docs:
+        tally.fail("kunit", "no KUnit results in the console")
+        return
+    for i, doc in enumerate(docs):
+        source = "kunit" if len(docs) == 1 else f"kunit[{i}]"
+        with tempfile.TemporaryDirectory() as tmp:
+            log = os.path.join(tmp, "ktap.log")
+            out = os.path.join(tmp, "out.json")
+            with open(log, "w") as f:
+                f.write("\n".join(doc) + "\n")
+            r = subprocess.run([sys.executable, kunit_py, "parse", f"--json={out}", log],
+                               capture_output=True, text=True)
+            try:
+                with open(out) as f:
+                    res = json.load(f)
+            except (FileNotFoundError, json.JSONDecodeError):
+                tally.fail(source, f"kunit.py parse produced no JSON:\n{r.stdout}{r.stderr}")
+                continue
+        m = res["misc"]
+        reasons = list(walk_failures(res))
+        failed = m["failed"] + m["crashed"] + m["errors"]
+        if failed and not reasons:
+            reasons = [l for l in r.stdout.splitlines() if "ERROR" in l or "FAILED" in l] or ["parse errors"]
+        if m["passed"] + failed + m["skipped"] == 0:
+            failed, reasons = 1, ["KTAP document with no test results"]
+        tally.add(source, m["passed"], failed, m["skipped"], reasons)
+
+
+def judge_ktap(tally, source, text):
+    """A flat kselftest KTAP stream: its plan and its ok / not ok lines."""
+    plan = None
+    passed = failed = skipped = 0
+    reasons = []
+    for line in text.splitlines():
+        m = re.match(r"^1\.\.(\d+)", line)
+        if m:
+            plan = int(m.group(1))
+            continue
+        m = re.match(r"^(not ok|ok) (\d+)\s*(.*)$", line)
+        if not m:
+            continue
+        desc = m.group(3)
+        directive = re.search(r"#\s*(SKIP|TODO|XFAIL)\b", desc, re.I)
+        if directive and directive.group(1).upper() in ("SKIP", "TODO"):
+            skipped += 1
+        elif m.group(1) == "ok":
+            passed += 1
+        else:
+            failed += 1
+            reasons.append(f"not ok {m.group(2)} {desc}")
+    total = passed + failed + skipped
+    if plan is None:
+        failed += 1
+        reasons.append("no KTAP plan line")
+    elif total != plan:
+        missing = max(plan - total, 1)
+        failed += missing
+        reasons.append(f"plan was 1..{plan} but {total} results were reported")
+    return passed, failed, skipped, reasons
+
+
+def judge_igt(text):
+    passed = failed = skipped = 0
+    reasons = []
+    for m in re.finditer(r"^Subtest (\S+): (SUCCESS|FAIL|SKIP|CRASH|TIMEOUT|NOTRUN)", text, re.M):
+        if m.group(2) == "SUCCESS":
+            passed += 1
+        elif m.group(2) in ("SKIP", "NOTRUN"):
+            skipped += 1
+        else:
+            failed += 1
+            reasons.append(f"{m.group(1)}: {m.group(2)}")
+    return passed, failed, skipped, reasons
+
+
+def judge_program(tally, run, name):
+    log = os.path.join(run, "results", name + ".log")
+    rcf = os.path.join(run, "results", name + ".rc")
+    if not os.path.exists(rcf):
+        tally.fail(name, "did not run (no exit status)")
+        return
+    with open(log, encoding="utf-8", errors="replace") as f:
+        text = f.read()
+    rc = int(open(rcf).read().strip() or -1)
+    if name.startswith("kselftest-"):
+        p, f_, s, reasons = judge_ktap(tally, name, text)
+        ok_rc = (0, 4)  # kselftest: pass, skip
+    elif name.startswith("igt-"):
+        p, f_, s, reasons = judge_igt(text)
+        ok_rc = (0, 77)  # IGT: success, skip
+    else:
+        raise SystemExit(f"summary.py: unknown result kind {name}")
+    if rc not in ok_rc and f_ == 0:
+        f_ += 1
+        reasons.append(f"exited {rc} without reporting a failed test")
+    if p + f_ + s == 0:
+        f_, reasons = 1, ["no results reported"]
+    if f_:
+        tail = "\n".join(text.splitlines()[-15:])
+        reasons.append(f"last lines of {os.path.relpath(log, run)}:\n{tail}")
+    tally.add(name, p, f_, s, reasons)
+
+
+def judge_console(tally, lines):
+    hits = [i for i, l in enumerate(lines) if BAD.search(TIMESTAMP.sub("", l))]
+    if not hits:
+        tally.add("console", 0, 0, 0)
+        return
+    # Group hits closer than 40 lines into one report.
+    reports, start, last = [], hits[0], hits[0]
+    for i in hits[1:]:
+        if i - last > 40:
+            reports.append((start, last))
+            start = i
+        last = i
+    reports.append((start, last))
+    reasons = []
+    for a, b in reports:
+        excerpt = "\n".join("    " + l for l in lines[a:min(b + 8, a + 40)])
+        reasons.append(f"kernel report at console line {a + 1}:\n{excerpt}")
+    tally.add("console", 0, len(reports), 0, reasons)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--run", required=True)
+    ap.add_argument("--ksrc", required=True)
+    ap.add_argument("--expect", default="", help="comma-separated: kunit, kselftest-NAME, igt-NAME")
+    ap.add_argument("--plan", required=True)
+    args = ap.parse_args()
+
+    tally = Tally()
+    lines = console_lines(args.run)
+    if not lines:
+        tally.fail("vm", "empty console log: the VM never booted")
+    if os.path.exists(os.path.join(args.run, "timeout")):
+        tally.fail("vm", open(os.path.join(args.run, "timeout")).read().strip())
+    if not any(f"devmem-guest: plan {args.plan} finished" in l for l in lines):
+        tally.fail("vm", f"the guest did not finish plan '{args.plan}'")
+
+    expect = [e for e in args.expect.split(",") if e]
+    for e in expect:
+        if e == "kunit":
+            judge_kunit(tally, lines, args.ksrc)
+        else:
+            judge_program(tally, args.run, e)
+    # Programs that ran but were not expected are judged too.
+    for rc in sorted(glob.glob(os.path.join(args.run, "results", "*.rc"))):
+        name = os.path.basename(rc)[:-3]
+        if name not in expect:
+            judge_program(tally, args.run, name)
+    judge_console(tally, lines)
+
+    print(f"== {args.plan}: results by source ==")
+    for source, p, f, s in tally.rows:
+        print(f"  {source:32} {p:5} passed {f:4} failed {s:4} skipped")
+    if tally.failures:
+        print(f"== {args.plan}: failures ==")
+        for r in tally.failures:
+            print(f"  - {r}")
+    print(f"console log: {os.path.join(args.run, 'console.log')}")
+    print(f"{tally.passed} passed, {tally.failed} failed, {tally.skipped} skipped")
+    sys.exit(1 if tally.failed else 0)
+
+
+if __name__ == "__main__":
+    main()
