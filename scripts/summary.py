@@ -78,13 +78,13 @@ def ktap_documents(lines):
     return docs
 
 
-def walk_failures(group, path=""):
-    name = f"{path}.{group['name']}" if path else group.get("name", "")
+def walk_failures(group, prefix=""):
+    """Names of the failed cases below a kunit.py JSON group."""
     for case in group.get("test_cases", []):
         if case["status"] in ("FAIL", "ERROR"):
-            yield f"{name}.{case['name']}: {case['status']}"
+            yield f"{prefix}{case['name']}: {case['status']}"
     for sub in group.get("sub_groups", []):
-        yield from walk_failures(sub, "" if name == "main" else name)
+        yield from walk_failures(sub, f"{prefix}{sub['name']}.")
 
 
 def judge_kunit(tally, lines, ksrc):
@@ -118,7 +118,7 @@ def judge_kunit(tally, lines, ksrc):
         tally.add(source, m["passed"], failed, m["skipped"], reasons)
 
 
-def judge_ktap(tally, source, text):
+def judge_ktap(text):
     """A flat kselftest KTAP stream: its plan and its ok / not ok lines."""
     plan = None
     passed = failed = skipped = 0
@@ -175,7 +175,7 @@ def judge_program(tally, run, name):
         text = f.read()
     rc = int(open(rcf).read().strip() or -1)
     if name.startswith("kselftest-"):
-        p, f_, s, reasons = judge_ktap(tally, name, text)
+        p, f_, s, reasons = judge_ktap(text)
         ok_rc = (0, 4)  # kselftest: pass, skip
     elif name.startswith("igt-"):
         p, f_, s, reasons = judge_igt(text)

@@ -24,6 +24,8 @@ run=$DEVMEM_CACHE/runs/$plan
 rm -rf "$run"
 mkdir -p "$run"/{results,tests,modules}
 install -m 0755 "$DEVMEM_TOP/scripts/guest/init.sh" "$run/init.sh"
+# Plan "script" runs a script of the developer's: DEVMEM_VM_SCRIPT=file.
+[ -z "${DEVMEM_VM_SCRIPT:-}" ] || install -m 0755 "$DEVMEM_VM_SCRIPT" "$run/script.sh"
 cp "$build"/devmem-tests/* "$run/tests/"
 find "$build" -name '*.ko' -exec cp {} "$run/modules/" \;
 truncate -s 64M "$run/ivshmem0.img"
@@ -35,7 +37,7 @@ accel=tcg
 [ "${DEVMEM_KVM:-0}" = 1 ] && accel=kvm
 append="console=ttyS0 panic=-1 root=rootfs rootfstype=9p"
 append+=" rootflags=trans=virtio,version=9p2000.L,msize=512000 rw"
-append+=" init=/sbin/devmem-init cma=32M devmem.plan=$plan $*"
+append+=" init=/sbin/devmem-init cma=128M devmem.plan=$plan $*"
 
 if [ "$plan" = shell ]; then
 	console=(-chardev "stdio,id=con,mux=on,signal=off,logfile=$run/console.log")

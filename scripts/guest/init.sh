@@ -27,18 +27,6 @@ run() {
 	say "$name exited $rc after $(($(date +%s) - t0)) s"
 }
 
-# The DRM card node whose device is the given driver's (vkms is a faux
-# device, vgem a platform one).
-card_of() {
-	local c
-	for c in /sys/class/drm/card[0-9]; do
-		case "$(readlink -f "$c/device")" in
-		*/"$1") echo "/dev/dri/${c##*/}"; return 0 ;;
-		esac
-	done
-	return 1
-}
-
 kmemleak_scan() {
 	[ -w /sys/kernel/debug/kmemleak ] || return 0
 	say "kmemleak scan"
@@ -66,8 +54,8 @@ case "$plan" in
 check)
 	show_devices
 	run kselftest-dmabuf-heaps /devmem/tests/dmabuf-heap
-	vkms=$(card_of vkms) || say "no vkms card"
-	IGT_DEVICE=drm:${vkms:-/dev/null} run igt-kms_writeback \
+	# IGT opens the first card its DRIVER_ANY accepts; pin it to vkms.
+	IGT_FORCE_DRIVER=vkms run igt-kms_writeback \
 		/usr/libexec/igt-gpu-tools/kms_writeback
 	kmemleak_scan
 	;;
@@ -81,6 +69,10 @@ selftest-kunit)
 selftest-warn)
 	insmod /devmem/modules/lkdtm.ko
 	echo WARNING >/sys/kernel/debug/provoke-crash/DIRECT
+	;;
+script)
+	# A developer's own script (vm.sh with DEVMEM_VM_SCRIPT=file).
+	/devmem/script.sh
 	;;
 shell)
 	show_devices
