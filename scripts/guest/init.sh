@@ -47,6 +47,7 @@ show_devices() {
 		# resource line 3 is BAR2: start end flags.
 		set -- $(sed -n 3p "$d/resource")
 		printf '  %s BAR2 %#x-%#x (%d MiB)\n' "${d##*/}" "$1" "$2" $((($2 - $1 + 1) >> 20))
+		echo "    path: $(readlink -f "$d")"
 	done
 }
 
