@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# make check: build what changed, boot the test VM once with the whole test
+# make check: lint, build what changed, boot the test VM once with the whole test
 # plan, judge it, then prove the harness can fail: one boot loads a KUnit
 # case that must fail, another injects a WARN; each must turn its run red.
 # Prints the time each phase took. The last line is the merged summary,
@@ -13,10 +13,14 @@ t_all=$(date +%s)
 phases=()
 phase() { phases+=("$(printf '%-28s %4d s' "$1" $(($(date +%s) - $2)))"); }
 
-t=$(date +%s); DEVMEM_BUILD=$("$DEVMEM_TOP/scripts/kernel.sh"); phase "toolchain, source, kernel" "$t"
+t=$(date +%s)
+"$DEVMEM_TOP/scripts/bootstrap.sh"
+ksrc=$("$DEVMEM_TOP/scripts/ksrc.sh")
+phase "toolchain, kernel source" "$t"
+t=$(date +%s); "$DEVMEM_TOP/scripts/lint.sh" "$ksrc"; phase "lint" "$t"
+t=$(date +%s); DEVMEM_BUILD=$("$DEVMEM_TOP/scripts/kernel.sh"); phase "kernel build" "$t"
 t=$(date +%s); DEVMEM_ROOTFS=$("$DEVMEM_TOP/scripts/rootfs.sh"); phase "guest rootfs" "$t"
 export DEVMEM_BUILD DEVMEM_ROOTFS
-ksrc=$(cat "$DEVMEM_BUILD/.devmem-ksrc")
 
 judge() { # judge PLAN EXPECT: summary of the plan's last run
 	python3 "$DEVMEM_TOP/scripts/summary.py" --run "$DEVMEM_CACHE/runs/$1" --plan "$1" \

@@ -11,24 +11,16 @@ set -euo pipefail
 
 "$DEVMEM_TOP/scripts/bootstrap.sh"
 
-if [ -n "${KDIR:-}" ]; then
-	ksrc=$(cd "$KDIR" 2>/dev/null && pwd) || die "KDIR=$KDIR is not a directory"
-	[ -f "$ksrc/Makefile" ] || die "KDIR=$ksrc is not a kernel tree (no Makefile)"
-	kver=$(awk '/^VERSION =/{v=$3} /^PATCHLEVEL =/{p=$3} /^SUBLEVEL =/{s=$3} END{print v"."p"."s}' "$ksrc/Makefile")
-	[ "$kver" = "$KVER_EXPECTED" ] ||
-		die "KDIR=$ksrc is Linux $kver; devmem-heap targets Linux $KVER_EXPECTED exactly"
-	[ ! -f "$ksrc/.config" ] ||
-		die "KDIR=$ksrc has a .config; the build is out of tree (O=), so run 'make mrproper' there first"
-	id=kdir-$(echo -n "$ksrc" | sha1sum | cut -c1-12)
-else
-	ksrc=$("$DEVMEM_TOP/scripts/fetch-kernel.sh")
-	id=default
-fi
+ksrc=$("$DEVMEM_TOP/scripts/ksrc.sh")
+id=default
+[ -z "${KDIR:-}" ] || id=kdir-$(echo -n "$ksrc" | sha1sum | cut -c1-12)
 build=$DEVMEM_CACHE/build
 [ "$id" = default ] || build=$DEVMEM_CACHE/build-$id
 mkdir -p "$build"
 export LIBCLANG_PATH=${LIBCLANG_PATH:-/usr/lib/llvm-19/lib}
-kmake=(make -C "$ksrc" O="$build" LLVM=-19 -j"$(nproc)")
+# CLIPPY=1: every Rust object is linted as it is built; with CONFIG_WERROR a
+# clippy or compiler warning fails the build.
+kmake=(make -C "$ksrc" O="$build" LLVM=-19 CLIPPY=1 -j"$(nproc)")
 
 # Overlay: project files into the tree, written only where they differ.
 changed=$(python3 "$DEVMEM_TOP/scripts/overlay.py" --repo "$DEVMEM_TOP" --tree "$ksrc" \
@@ -65,5 +57,4 @@ tests=$build/devmem-tests
 mkdir -p "$tests"
 make -s -C "$ksrc/tools/testing/selftests/dmabuf-heaps" OUTPUT="$tests" \
 	KHDR_INCLUDES="-isystem $build/usr/include" >/dev/null
-echo "$ksrc" >"$build/.devmem-ksrc"
 echo "$build"
