@@ -5,3 +5,4 @@
 # check, ...) live in GNUmakefile, which make reads first at the repo root.
 
 obj-$(CONFIG_DEVMEM_HEAP_HARNESS_SELFTEST) += kunit/devmem_harness_selftest.o
+obj-$(CONFIG_DEVMEM_HEAP_RUST_SAMPLE) += kunit/rust_dma_heap_sample.o

@@ -1,0 +1,186 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A sample dma-buf heap of system memory, built on `kernel::dma_heap` and `kernel::dma_buf`.
+//!
+//! Test only. It publishes `/dev/dma_heap/rust_sample_system`, so that the stock kselftest and
+//! real importers (vgem) exercise the abstractions through the real uAPI: export, attach, vmap,
+//! mmap and release. It is a CPU-only heap: it refuses to map buffers for DMA.
+
+use kernel::{
+    dma::DataDirection,
+    dma_buf::{
+        Attachment,
+        DmaBuf,
+        Exported,
+        Exporter,
+        FdFlags,
+        IoSysMap,
+        Locked,
+        NoSgTable, //
+    },
+    dma_heap::{
+        Backend,
+        Heap,
+        HeapFlags, //
+    },
+    mm::virt::VmaNew,
+    new_mutex,
+    page::{
+        AsPageIter,
+        PAGE_SIZE, //
+    },
+    prelude::*,
+    sync::{
+        aref::ARef,
+        Arc,
+        Mutex, //
+    }, //
+};
+
+module! {
+    type: SampleHeapModule,
+    name: "rust_dma_heap_sample",
+    authors: ["devmem-heap"],
+    description: "Sample dma-buf heap of system memory (test only)",
+    license: "GPL",
+    imports_ns: ["DMA_BUF"],
+}
+
+const HEAP_NAME: &CStr = c"rust_sample_system";
+
+/// One buffer: zero-filled vmalloc memory.
+#[pin_data]
+struct SampleBuffer {
+    /// The lock serialises page walks, which need `&mut`; the memory itself never moves.
+    #[pin]
+    mem: Mutex<VVec<u8>>,
+}
+
+#[vtable]
+impl Exporter for SampleBuffer {
+    type SgTable = NoSgTable;
+
+    fn map_dma_buf(
+        _buf: &Locked<'_, Self>,
+        attach: &Attachment,
+        _dir: DataDirection,
+    ) -> Result<NoSgTable> {
+        dev_dbg!(
+            attach.device(),
+            "rust_sample_system is CPU-only: no DMA mapping\n"
+        );
+        Err(EOPNOTSUPP)
+    }
+
+    fn mmap(buf: &Exported<Self>, vma: &VmaNew) -> Result {
+        // The core has checked that the range fits in the buffer.
+        let first = vma.pgoff();
+        let count = (vma.end() - vma.start()) / PAGE_SIZE;
+        vma.set_dontexpand();
+        let mixed = vma.set_mixedmap();
+        let mut mem = buf.data().get_ref().mem.lock();
+        for (i, page) in mem.page_iter().skip(first).take(count).enumerate() {
+            mixed.vm_insert_page(vma.start() + i * PAGE_SIZE, &page)?;
+        }
+        Ok(())
+    }
+
+    fn vmap(buf: &Locked<'_, Self>) -> Result<IoSysMap> {
+        let vaddr = buf.data().mem.lock().as_ptr().cast_mut().cast();
+        // SAFETY: `mem` maps the whole buffer and stays, unmoved, until the buffer is released,
+        // which cannot happen before the importer's `vunmap`.
+        Ok(unsafe { IoSysMap::from_vaddr(vaddr) })
+    }
+
+    fn vunmap(_buf: &Locked<'_, Self>, _map: IoSysMap) {}
+}
+
+/// Allocates [`SampleBuffer`]s.
+struct SampleBackend;
+
+impl Backend for SampleBackend {
+    fn allocate(
+        &self,
+        len: usize,
+        fd_flags: FdFlags,
+        _heap_flags: HeapFlags,
+    ) -> Result<ARef<DmaBuf>> {
+        // Every buffer handed out is zero-filled.
+        let mem = VVec::from_elem(0u8, len, GFP_KERNEL)?;
+        let buf = Exported::new(
+            try_pin_init!(SampleBuffer {
+                mem <- new_mutex!(mem),
+            }),
+            len,
+            fd_flags,
+            HEAP_NAME,
+        )?;
+        Ok(Exported::into_dma_buf(buf))
+    }
+}
+
+struct SampleHeapModule;
+
+impl kernel::Module for SampleHeapModule {
+    fn init(module: &'static ThisModule) -> Result<Self> {
+        let heap = Heap::<SampleBackend>::register(HEAP_NAME, module)?;
+        heap.attach(Arc::new(SampleBackend, GFP_KERNEL)?)?;
+        Ok(Self)
+    }
+}
+
+#[cfg(CONFIG_KUNIT)]
+#[kunit_tests(rust_dma_heap_sample)]
+mod tests {
+    use super::*;
+
+    /// Attach and detach a backend; allocation is refused while detached.
+    #[test]
+    fn heap_backend_attach_detach() -> Result {
+        // The node stays for good, with the backend attached at the end, so that the kselftest
+        // exercises it like any other heap.
+        let module = kernel::module::this_module::<LocalModule>();
+        let heap = Heap::<SampleBackend>::register(c"rust_sample_kunit", module)?;
+        let page = || heap.allocate(PAGE_SIZE, FdFlags::RDWR, HeapFlags::NONE);
+
+        // A new heap has no backend.
+        assert!(!heap.is_attached());
+        assert_eq!(page().err(), Some(ENODEV));
+
+        let backend = Arc::new(SampleBackend, GFP_KERNEL)?;
+        heap.attach(backend.clone())?;
+        assert_eq!(heap.attach(backend.clone()), Err(EBUSY));
+
+        // Lengths are rounded up to pages; zero is refused.
+        let buf = heap.allocate(PAGE_SIZE + 1, FdFlags::RDWR, HeapFlags::NONE)?;
+        assert_eq!(buf.size(), 2 * PAGE_SIZE);
+        assert_eq!(buf.exporter_name(), HEAP_NAME);
+        assert_eq!(
+            heap.allocate(0, FdFlags::RDWR, HeapFlags::NONE).err(),
+            Some(EINVAL)
+        );
+        assert_eq!(HeapFlags::new(1).err(), Some(EINVAL));
+
+        // Zero-filled, and written through the kernel mapping.
+        {
+            let map = buf.vmap()?;
+            let mut bytes = [0xffu8; 64];
+            map.read(2 * PAGE_SIZE - bytes.len(), &mut bytes)?;
+            assert!(bytes.iter().all(|&b| b == 0));
+            map.write(100, &[1, 2, 3])?;
+            map.read(100, &mut bytes[..3])?;
+            assert_eq!(&bytes[..3], &[1, 2, 3]);
+        }
+
+        // Detached: refused, while the buffer from before lives on.
+        assert!(heap.detach().is_some());
+        assert!(heap.detach().is_none());
+        assert_eq!(page().err(), Some(ENODEV));
+        assert_eq!(buf.vmap()?.read(100, &mut [0u8; 1]), Ok(()));
+
+        // Attaching again brings the same node back.
+        heap.attach(backend)?;
+        assert_eq!(page()?.size(), PAGE_SIZE);
+        Ok(())
+    }
+}
