@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# make demo / make run: build what is missing and boot the VM with the demo
-# plan (or the interactive shell), then show the guest's output.
+# make demo / make run / make script: build what is missing and boot the VM
+# with the demo plan (or the interactive shell, or the user's script), then
+# show the guest's output.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -16,5 +17,5 @@ run=$(DEVMEM_VM_FOLLOW=0 "$DEVMEM_TOP/scripts/vm.sh" "$plan" kunit.enable=0)
 # The guest's own lines, without the kernel's.
 sed -n '/devmem-guest: /,$p' "$run/console.log" | grep -v '^\[ *[0-9.]*\]' || true
 if ! grep -q "devmem-guest: plan $plan finished" "$run/console.log"; then
-	die "the VM did not finish the demo (console: $run/console.log)"
+	die "the VM did not finish plan $plan (console: $run/console.log)"
 fi

@@ -72,7 +72,8 @@ selftest-warn)
 	echo WARNING >/sys/kernel/debug/provoke-crash/DIRECT
 	;;
 script)
-	# A developer's own script (vm.sh with DEVMEM_VM_SCRIPT=file).
+	# A developer's own script (make script SCRIPT=file).
+	say "running your script"
 	/devmem/script.sh
 	;;
 shell)
