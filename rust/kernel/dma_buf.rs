@@ -263,6 +263,18 @@ impl DmaBuf {
         }
     }
 
+    /// Zaps every user space mapping of the buffer: the next access faults again.
+    ///
+    /// Exporters that map on demand
+    /// ([`VmaNew::set_fault_handler`](crate::mm::virt::VmaNew::set_fault_handler)) use it when
+    /// they revoke the memory, so that later faults see the revocation.
+    pub fn zap_user_mappings(&self) {
+        // SAFETY: The buffer's file, and so its address space, live as long as the buffer. A
+        // hole length of 0 means up to the end of the file; `even_cows` also drops private
+        // copies.
+        unsafe { bindings::unmap_mapping_range((*(*self.as_raw()).file).f_mapping, 0, 0, 1) };
+    }
+
     /// Prepares the buffer for CPU access in direction `dir`, waiting for its fences as the
     /// exporter requires.
     pub fn begin_cpu_access(&self, dir: DataDirection) -> Result {

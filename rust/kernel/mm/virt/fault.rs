@@ -1,0 +1,192 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Areas mapped on demand by a fault handler, for memory without `struct page` such as MMIO.
+//!
+//! C header: [`include/linux/mm.h`](srctree/include/linux/mm.h)
+//!
+//! An exporter of device memory installs a [`FaultHandler`] in a new area with
+//! [`VmaNew::set_fault_handler`] instead of mapping everything at `mmap` time. Pages are then
+//! inserted as user space touches them, and a later zap (for example when the device goes away)
+//! leaves nothing behind that a fault would not re-check.
+
+use super::{
+    VmaMixedMap,
+    VmaNew, //
+};
+use crate::{
+    bindings,
+    prelude::*,
+    sync::{
+        Arc,
+        ArcBorrow, //
+    },
+    types::{
+        ForeignOwnable,
+        Opaque, //
+    }, //
+};
+use core::marker::PhantomData;
+
+/// The result of a fault handler (`vm_fault_t`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct VmFaultResult(bindings::vm_fault_t);
+
+impl VmFaultResult {
+    /// The handler installed the page table entry itself.
+    pub const NOPAGE: Self = Self(bindings::vm_fault_reason_VM_FAULT_NOPAGE);
+    /// The access is not allowed: the task gets `SIGBUS`.
+    pub const SIGBUS: Self = Self(bindings::vm_fault_reason_VM_FAULT_SIGBUS);
+    /// Out of memory.
+    pub const OOM: Self = Self(bindings::vm_fault_reason_VM_FAULT_OOM);
+}
+
+/// A page fault in an area with a [`FaultHandler`].
+///
+/// # Invariants
+///
+/// `self.0` is a valid `struct vm_fault` of a fault being handled, whose area is `VM_MIXEDMAP`.
+#[repr(transparent)]
+pub struct VmFault(Opaque<bindings::vm_fault>, PhantomData<*mut ()>);
+
+impl VmFault {
+    /// # Safety
+    ///
+    /// `vmf` must be a fault being handled, valid for `'a`, of a `VM_MIXEDMAP` area.
+    unsafe fn from_raw<'a>(vmf: *mut bindings::vm_fault) -> &'a Self {
+        // SAFETY: `VmFault` is a transparent wrapper; validity is the caller's promise.
+        unsafe { &*vmf.cast() }
+    }
+
+    fn as_raw(&self) -> *mut bindings::vm_fault {
+        self.0.get()
+    }
+
+    /// Returns the faulting user address, rounded down to its page.
+    pub fn address(&self) -> usize {
+        // SAFETY: The fault is valid by the type invariants; `address` is set before the
+        // handler is called and not changed by it.
+        unsafe { (*self.as_raw()).__bindgen_anon_1.address }
+    }
+
+    /// Returns the page offset of the fault in the area's file (`vm_pgoff` included).
+    pub fn pgoff(&self) -> usize {
+        // SAFETY: As for `address`.
+        unsafe { (*self.as_raw()).__bindgen_anon_1.pgoff }
+    }
+
+    /// Returns the faulting area.
+    pub fn vma(&self) -> &VmaMixedMap {
+        // SAFETY: The area is valid while its fault is handled, with the mmap or VMA lock held
+        // for reading, and is `VM_MIXEDMAP` by the type invariants.
+        unsafe { VmaMixedMap::from_raw((*self.as_raw()).__bindgen_anon_1.vma) }
+    }
+
+    /// Maps the page frame `pfn` at the faulting address, with the area's page protection.
+    ///
+    /// Returns [`VmFaultResult::NOPAGE`] on success, which the handler returns in turn.
+    ///
+    /// # Safety
+    ///
+    /// `pfn` must be memory the area may expose to user space, at least until every mapping of
+    /// it is zapped: for example a page of a BAR of the caller's bound device.
+    pub unsafe fn insert_mixed(&self, pfn: usize) -> VmFaultResult {
+        // SAFETY: The area is `VM_MIXEDMAP`, the address is the faulting one, inside the area;
+        // exposing `pfn` is the caller's promise.
+        VmFaultResult(unsafe {
+            bindings::vmf_insert_mixed(self.vma().as_ptr(), self.address(), pfn)
+        })
+    }
+}
+
+/// Handles page faults in the areas it is installed in with [`VmaNew::set_fault_handler`].
+///
+/// The area holds a reference on the handler, shared by the areas it is split or copied into,
+/// and dropped when the last of them is unmapped.
+pub trait FaultHandler: Send + Sync + 'static {
+    /// Maps what `vmf` asks for, typically with [`VmFault::insert_mixed`].
+    fn fault(this: ArcBorrow<'_, Self>, vmf: &VmFault) -> VmFaultResult;
+}
+
+struct FaultVTable<T: FaultHandler>(PhantomData<T>);
+
+impl<T: FaultHandler> FaultVTable<T> {
+    const VTABLE: bindings::vm_operations_struct = bindings::vm_operations_struct {
+        open: Some(Self::open),
+        close: Some(Self::close),
+        fault: Some(Self::fault),
+        ..pin_init::zeroed()
+    };
+
+    /// # Safety
+    ///
+    /// `vma` must be a new area copied or split from one with this vtable.
+    unsafe extern "C" fn open(vma: *mut bindings::vm_area_struct) {
+        // SAFETY: The area's private data is the handler `set_fault_handler` installed, which
+        // the area it comes from still holds.
+        let handler = unsafe { <Arc<T> as ForeignOwnable>::borrow((*vma).vm_private_data) };
+        // The new area shares the same pointer; it owns the reference taken here.
+        core::mem::forget(Arc::<T>::from(handler));
+    }
+
+    /// # Safety
+    ///
+    /// `vma` must be an area with this vtable being unmapped.
+    unsafe extern "C" fn close(vma: *mut bindings::vm_area_struct) {
+        // SAFETY: The area owns one reference to the handler, given back here, once.
+        drop(unsafe { <Arc<T> as ForeignOwnable>::from_foreign((*vma).vm_private_data) });
+    }
+
+    /// # Safety
+    ///
+    /// `vmf` must be a fault being handled in an area with this vtable.
+    unsafe extern "C" fn fault(vmf: *mut bindings::vm_fault) -> bindings::vm_fault_t {
+        // SAFETY: A fault being handled, in an area of this vtable, which is `VM_MIXEDMAP`
+        // (`set_fault_handler` requires it).
+        let vmf = unsafe { VmFault::from_raw(vmf) };
+        // SAFETY: The area is valid while its fault is handled.
+        let private = unsafe { (*vmf.vma().as_ptr()).vm_private_data };
+        // SAFETY: The area holds a reference to the handler while it is mapped.
+        let handler = unsafe { <Arc<T> as ForeignOwnable>::borrow(private) };
+        T::fault(handler, vmf).0
+    }
+}
+
+impl VmaNew {
+    /// Makes the area's mappings write-combined (`pgprot_writecombine`).
+    pub fn set_writecombine(&self) {
+        // SAFETY: The area is under initial setup, so nothing else reads `vm_page_prot` yet, and
+        // `VmaNew` is `!Sync`; any page protection is a valid value.
+        unsafe {
+            let vma = self.as_ptr();
+            (*vma).vm_page_prot = bindings::pgprot_writecombine((*vma).vm_page_prot);
+        }
+    }
+
+    /// Maps the area on demand: every fault calls `handler`.
+    ///
+    /// The area must be `VM_MIXEDMAP` ([`VmaNew::set_mixedmap`]); it is also made `VM_IO`,
+    /// `VM_DONTEXPAND` and `VM_DONTDUMP`. Call this last in `mmap`: once installed, the handler
+    /// lives as long as the area. Returns [`EINVAL`] if the area is not `VM_MIXEDMAP` or already
+    /// has operations.
+    pub fn set_fault_handler<T: FaultHandler>(&self, handler: Arc<T>) -> Result {
+        if self.as_mixedmap_vma().is_none() {
+            return Err(EINVAL);
+        }
+        // SAFETY: The area is under initial setup; reading its operations is not a race.
+        if !unsafe { (*self.as_ptr()).vm_ops }.is_null() {
+            return Err(EINVAL);
+        }
+        self.set_io();
+        self.set_dontexpand();
+        self.set_dontdump();
+        // SAFETY: The area is under initial setup and `VmaNew` is `!Sync`, so nothing else
+        // uses these fields. The vtable is static; the private data is the reference the area
+        // owns, which `close` gives back.
+        unsafe {
+            let vma = self.as_ptr();
+            (*vma).vm_private_data = handler.into_foreign();
+            (*vma).vm_ops = &FaultVTable::<T>::VTABLE;
+        }
+        Ok(())
+    }
+}
