@@ -303,6 +303,51 @@ impl DmaBuf {
 }
 
 /// The reservation lock of a dma-buf, taken with [`DmaBuf::lock_resv`] and released on drop.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::{
+///     dma::DataDirection,
+///     dma_buf::{
+///         Attachment,
+///         Exported,
+///         Exporter,
+///         FdFlags,
+///         Locked,
+///         NoSgTable, //
+///     },
+///     page::PAGE_SIZE, //
+/// };
+///
+/// struct Empty;
+///
+/// #[vtable]
+/// impl Exporter for Empty {
+///     type SgTable = NoSgTable;
+///
+///     fn map_dma_buf(
+///         _buf: &Locked<'_, Self>,
+///         _attach: &Attachment,
+///         _dir: DataDirection,
+///     ) -> Result<NoSgTable> {
+///         Err(EOPNOTSUPP)
+///     }
+/// }
+///
+/// let buf = Exported::new(Empty, PAGE_SIZE, FdFlags::RDWR, c"doctest-resv")?;
+/// {
+///     let resv = buf.lock_resv();
+///     // Revocation, step one: importers learn that their mappings are stale.
+///     resv.invalidate_mappings();
+/// }
+/// // The guard dropped the lock: it can be taken again.
+/// drop(buf.lock_resv());
+/// // No exporter callback for CPU access: the core has nothing to wait for.
+/// buf.begin_cpu_access(DataDirection::FromDevice)?;
+/// buf.end_cpu_access(DataDirection::FromDevice)?;
+/// # Ok::<(), Error>(())
+/// ```
 pub struct ResvGuard<'a> {
     buf: &'a DmaBuf,
     _not_send: NotThreadSafe,

@@ -35,6 +35,19 @@ use crate::{
 /// # Invariants
 ///
 /// Only bits of `DMA_HEAP_VALID_HEAP_FLAGS` are set; today there are none.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::dma_heap::HeapFlags;
+///
+/// assert_eq!(HeapFlags::new(0)?, HeapFlags::NONE);
+/// assert_eq!(HeapFlags::NONE.as_raw(), 0);
+/// // The uAPI defines no heap flag yet: any bit is invalid.
+/// assert_eq!(HeapFlags::new(1).err(), Some(EINVAL));
+/// assert_eq!(HeapFlags::new(1 << 63).err(), Some(EINVAL));
+/// # Ok::<(), Error>(())
+/// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct HeapFlags(u64);
 

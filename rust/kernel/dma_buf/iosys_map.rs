@@ -15,6 +15,23 @@ use crate::{
 ///
 /// It mirrors `struct iosys_map`: I/O memory must be accessed with the I/O accessors, never
 /// dereferenced.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::dma_buf::IoSysMap;
+///
+/// let mem = KVec::<u8>::with_capacity(64, GFP_KERNEL)?;
+/// let vaddr = mem.as_ptr().cast_mut().cast();
+/// // SAFETY: Only inspected here, never handed to an importer.
+/// let map = unsafe { IoSysMap::from_vaddr(vaddr) };
+/// assert!(!map.is_iomem());
+/// assert_eq!(map.addr(), vaddr);
+/// // SAFETY: As above.
+/// let io = unsafe { IoSysMap::from_vaddr_iomem(vaddr) };
+/// assert!(io.is_iomem());
+/// # Ok::<(), Error>(())
+/// ```
 pub struct IoSysMap(bindings::iosys_map);
 
 impl IoSysMap {

@@ -47,6 +47,18 @@ pub enum P2pMapType {
 }
 
 /// A physical address range of MMIO (`struct phys_vec`).
+///
+/// # Examples
+///
+/// ```
+/// use kernel::dma_buf::mmio::PhysRange;
+///
+/// let range = PhysRange::new(0xf400_0000, 0x10_0000);
+/// assert_eq!(range.addr(), 0xf400_0000);
+/// assert_eq!(range.len(), 0x10_0000);
+/// assert!(!range.is_empty());
+/// assert!(PhysRange::new(0xf400_0000, 0).is_empty());
+/// ```
 #[repr(transparent)]
 #[derive(Copy, Clone)]
 pub struct PhysRange(bindings::phys_vec);
