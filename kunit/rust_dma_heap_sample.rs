@@ -43,7 +43,7 @@ module! {
     authors: ["devmem-heap"],
     description: "Sample dma-buf heap of system memory (test only)",
     license: "GPL",
-    imports_ns: ["DMA_BUF"],
+    imports_ns: ["DMA_BUF", "DMA_BUF_HEAP"],
 }
 
 const HEAP_NAME: &CStr = c"rust_sample_system";

@@ -26,6 +26,7 @@ pkgs=(
 	"python3:/usr/bin/python3"
 	"make:/usr/bin/make"
 	"gcc:/usr/bin/gcc"
+	"libc6-dev:/usr/lib/x86_64-linux-gnu/libc.a"
 	"xz-utils:/usr/bin/xz"
 	"kmod:/usr/bin/kmod"
 	"pahole:/usr/bin/pahole"
@@ -33,12 +34,16 @@ pkgs=(
 	"pkg-config:/usr/bin/pkg-config"
 	"ca-certificates:/etc/ssl/certs/ca-certificates.crt"
 	"gpgv:/usr/bin/gpgv"
+	"patch:/usr/bin/patch"
+	"git:/usr/bin/git"
 )
 
 missing=()
 for p in "${pkgs[@]}"; do
 	[ -e "${p#*:}" ] || missing+=("${p%%:*}")
 done
+# checkpatch.pl needs perl's full module set, not just perl-base.
+perl -MTerm::ANSIColor -e 1 2>/dev/null || missing+=(perl)
 
 sudo_cmd=()
 if [ "$(id -u)" -ne 0 ]; then
