@@ -234,6 +234,9 @@ impl DmaBuf {
     ///
     /// // Not an open file descriptor.
     /// assert_eq!(DmaBuf::from_fd(-1).err(), Some(EBADF));
+    ///
+    /// // This exporter has no kernel mapping.
+    /// assert_eq!(found.vmap().err(), Some(EINVAL));
     /// # // SAFETY: `fd` was installed above and is not used again.
     /// # unsafe { kernel::bindings::close_fd(fd) };
     /// # Ok::<(), Error>(())
@@ -466,9 +469,13 @@ impl MappedSgTable for NoSgTable {
 /// impl Exporter for SysBuf {
 ///     type SgTable = NoSgTable;
 ///
+///     // One importer at a time.
 ///     fn attach(buf: &Exported<Self>, _attach: &Attachment) -> Result {
-///         buf.data().attached.fetch_add(1, Relaxed);
-///         Ok(())
+///         let attached = &buf.data().get_ref().attached;
+///         attached
+///             .compare_exchange(0, 1, Relaxed, Relaxed)
+///             .map(|_| ())
+///             .map_err(|_| EBUSY)
 ///     }
 ///
 ///     fn detach(buf: &Exported<Self>, _attach: &Attachment) {
@@ -509,6 +516,9 @@ impl MappedSgTable for NoSgTable {
 /// {
 ///     let attachment = buf.attach(faux.as_ref().as_ref())?;
 ///     assert_eq!(attached.load(Relaxed), 1);
+///     // The exporter refuses a second importer; its count is untouched.
+///     assert_eq!(buf.attach(faux.as_ref().as_ref()).err(), Some(EBUSY));
+///     assert_eq!(attached.load(Relaxed), 1);
 ///     assert!(!attachment.peer2peer());
 ///     assert!(!attachment.is_revocable());
 ///
@@ -545,6 +555,15 @@ impl MappedSgTable for NoSgTable {
 /// };
 /// assert_eq!(
 ///     Exported::new(data, PAGE_SIZE + 1, FdFlags::RDWR, c"doctest-sysbuf").err(),
+///     Some(EINVAL)
+/// );
+/// let data = SysBuf {
+///     mem: KVVec::new(),
+///     attached: attached.clone(),
+///     dropped: dropped.clone(),
+/// };
+/// assert_eq!(
+///     Exported::new(data, 0, FdFlags::RDWR, c"doctest-sysbuf").err(),
 ///     Some(EINVAL)
 /// );
 /// # Ok::<(), Error>(())
