@@ -15,6 +15,7 @@ use super::{
 };
 use crate::{
     bindings,
+    page::Page,
     prelude::*,
     sync::{
         Arc,
@@ -98,12 +99,27 @@ impl VmFault {
     }
 }
 
+impl VmFault {
+    /// Maps `page` at the faulting address.
+    ///
+    /// Returns [`VmFaultResult::NOPAGE`] on success, which the handler returns in turn,
+    /// [`VmFaultResult::OOM`] if a page table could not be allocated, and
+    /// [`VmFaultResult::SIGBUS`] otherwise.
+    pub fn insert_page(&self, page: &Page) -> VmFaultResult {
+        match self.vma().vm_insert_page(self.address(), page) {
+            Ok(()) => VmFaultResult::NOPAGE,
+            Err(e) if e == ENOMEM => VmFaultResult::OOM,
+            Err(_) => VmFaultResult::SIGBUS,
+        }
+    }
+}
+
 /// Handles page faults in the areas it is installed in with [`VmaNew::set_fault_handler`].
 ///
 /// The area holds a reference on the handler, shared by the areas it is split or copied into,
 /// and dropped when the last of them is unmapped.
 pub trait FaultHandler: Send + Sync + 'static {
-    /// Maps what `vmf` asks for, typically with [`VmFault::insert_mixed`].
+    /// Maps what `vmf` asks for, with [`VmFault::insert_page`] or [`VmFault::insert_mixed`].
     fn fault(this: ArcBorrow<'_, Self>, vmf: &VmFault) -> VmFaultResult;
 }
 
@@ -167,13 +183,13 @@ impl VmaNew {
     /// The area must be `VM_MIXEDMAP` ([`VmaNew::set_mixedmap`]); it is also made `VM_IO`,
     /// `VM_DONTEXPAND` and `VM_DONTDUMP`. Call this last in `mmap`: once installed, the handler
     /// lives as long as the area. Returns [`EINVAL`] if the area is not `VM_MIXEDMAP` or already
-    /// has operations.
+    /// has private data (a handler installed before, say).
     pub fn set_fault_handler<T: FaultHandler>(&self, handler: Arc<T>) -> Result {
         if self.as_mixedmap_vma().is_none() {
             return Err(EINVAL);
         }
-        // SAFETY: The area is under initial setup; reading its operations is not a race.
-        if !unsafe { (*self.as_ptr()).vm_ops }.is_null() {
+        // SAFETY: The area is under initial setup; reading its private data is not a race.
+        if !unsafe { (*self.as_ptr()).vm_private_data }.is_null() {
             return Err(EINVAL);
         }
         self.set_io();
