@@ -30,7 +30,11 @@ judge() { # judge PLAN EXPECT: summary of the plan's last run
 t=$(date +%s)
 "$DEVMEM_TOP/scripts/vm.sh" check >/dev/null
 set +e
-judge check kunit,kselftest-dmabuf-heaps,igt-kms_writeback | tee "$DEVMEM_CACHE/runs/check/summary.txt"
+expect=kunit,kselftest-dmabuf-heaps,igt-kms_writeback
+for src in "$DEVMEM_TOP"/selftests/*.c; do
+	[ -e "$src" ] && expect+=,kselftest-$(basename "$src" .c)
+done
+judge check "$expect" | tee "$DEVMEM_CACHE/runs/check/summary.txt"
 set -e
 phase "VM: test plan" "$t"
 read -r passed _ failed _ skipped _ < <(tail -n 1 "$DEVMEM_CACHE/runs/check/summary.txt")

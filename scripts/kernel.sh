@@ -57,4 +57,12 @@ tests=$build/devmem-tests
 mkdir -p "$tests"
 make -s -C "$ksrc/tools/testing/selftests/dmabuf-heaps" OUTPUT="$tests" \
 	KHDR_INCLUDES="-isystem $build/usr/include" >/dev/null
+# The project's own selftests (KTAP, on the kernel's kselftest.h).
+for src in "$DEVMEM_TOP"/selftests/*.c; do
+	[ -e "$src" ] || continue
+	bin=$tests/$(basename "$src" .c)
+	[ "$bin" -nt "$src" ] && [ "$bin" -nt "$build/usr/include" ] && continue
+	gcc -static -O2 -Wall -Wextra -Werror -I "$ksrc/tools/testing/selftests" \
+		-isystem "$build/usr/include" -o "$bin" "$src"
+done
 echo "$build"

@@ -57,6 +57,9 @@ case "$plan" in
 check)
 	show_devices
 	run kselftest-dmabuf-heaps /devmem/tests/dmabuf-heap
+	for t in /devmem/tests/*; do
+		[ "${t##*/}" = dmabuf-heap ] || run "kselftest-${t##*/}" "$t"
+	done
 	# IGT opens the first card its DRIVER_ANY accepts; pin it to vkms.
 	IGT_FORCE_DRIVER=vkms run igt-kms_writeback \
 		/usr/libexec/igt-gpu-tools/kms_writeback
