@@ -90,6 +90,49 @@ impl PhysRange {
 /// The provider is device-managed: it is valid while its device is bound, which every use
 /// proves by passing that `pci::Device<Bound>`.
 ///
+/// # Examples
+///
+/// How an exporter of BAR memory maps a buffer for an importer (needs the hardware):
+///
+/// ```no_run
+/// use kernel::{
+///     device::Bound,
+///     dma::DataDirection,
+///     dma_buf::{
+///         mmio::{
+///             P2pMapType,
+///             P2pProvider,
+///             PhysRange,
+///             PhysSgt, //
+///         },
+///         Attachment,
+///         Exporter,
+///         Locked, //
+///     },
+///     io::PhysAddr,
+///     pci, //
+/// };
+///
+/// fn map_bar<T: Exporter>(
+///     buf: &Locked<'_, T>,
+///     attach: &Attachment,
+///     pdev: &pci::Device<Bound>,
+///     provider: &P2pProvider,
+///     start: PhysAddr,
+///     dir: DataDirection,
+/// ) -> Result<PhysSgt> {
+///     // Only importers that take MMIO addresses and can reach the BAR.
+///     if !attach.peer2peer() {
+///         return Err(EOPNOTSUPP);
+///     }
+///     match provider.map_type(pdev, attach.device())? {
+///         P2pMapType::BusAddr | P2pMapType::ThruHostBridge => {}
+///         P2pMapType::NotSupported => return Err(EOPNOTSUPP),
+///     }
+///     PhysSgt::new(buf, attach, provider, pdev, &[PhysRange::new(start, buf.size())], dir)
+/// }
+/// ```
+///
 /// # Invariants
 ///
 /// `ptr` is the provider `pcim_p2pdma_provider()` returned for a BAR of `dev`; it is valid
