@@ -5,6 +5,9 @@
 //! Test only. It publishes `/dev/dma_heap/rust_sample_system`, so that the stock kselftest and
 //! real importers (vgem) exercise the abstractions through the real uAPI: export, attach, vmap,
 //! mmap and release. It is a CPU-only heap: it refuses to map buffers for DMA.
+//!
+//! Lock order: `mmap_lock` (in `mmap`) or the buffer's `dma_resv` (in `vmap`), then
+//! `SampleBuffer::mem`.
 
 use kernel::{
     dma::DataDirection,

@@ -630,6 +630,12 @@ pub trait Exporter: Sized + Send + Sync + 'static {
 
 /// A dma-buf exported by `T`, with typed access to `T`'s data.
 ///
+/// # Synchronization
+///
+/// `T` is `Send + Sync` and reached through shared references only: callbacks run concurrently
+/// from importers and user space, and `T` locks what it mutates. The reservation lock is held
+/// where [`Locked`] says so.
+///
 /// # Invariants
 ///
 /// The buffer was created by [`Exported::new`]: its `ops` are `T`'s vtable and its `priv` is a

@@ -87,6 +87,12 @@ pub trait Backend: Send + Sync + 'static {
 
 /// A registered dma-buf heap: a device node in `/dev/dma_heap`, and the backend behind it.
 ///
+/// # Synchronization
+///
+/// The backend slot is a mutex, held only to attach, detach or take a reference: an allocation
+/// runs on its own reference to the backend, without the lock, so it may sleep and may race
+/// with a detach, which then returns before that allocation ends.
+///
 /// # Invariants
 ///
 /// A `Heap` only exists as the `'static` data of a heap added with `dma_heap_add()`; it is never
