@@ -30,7 +30,10 @@ judge() { # judge PLAN EXPECT: summary of the plan's last run
 t=$(date +%s)
 "$DEVMEM_TOP/scripts/vm.sh" check >/dev/null
 set +e
-expect=kunit,kselftest-dmabuf-heaps,igt-kms_writeback
+expect=kunit,kselftest-dmabuf-heaps
+for igt in $(grep -v '^#' "$DEVMEM_TOP/scripts/guest/igt.list"); do
+	expect+=,igt-$igt
+done
 for src in "$DEVMEM_TOP"/selftests/*.c; do
 	[ -e "$src" ] && expect+=,kselftest-$(basename "$src" .c)
 done

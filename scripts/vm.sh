@@ -24,6 +24,7 @@ run=$DEVMEM_CACHE/runs/$plan
 rm -rf "$run"
 mkdir -p "$run"/{results,tests,modules}
 install -m 0755 "$DEVMEM_TOP/scripts/guest/init.sh" "$run/init.sh"
+cp "$DEVMEM_TOP/scripts/guest/igt.list" "$run/igt.list"
 # Plan "script" runs a script of the developer's: DEVMEM_VM_SCRIPT=file.
 [ -z "${DEVMEM_VM_SCRIPT:-}" ] || install -m 0755 "$DEVMEM_VM_SCRIPT" "$run/script.sh"
 cp "$build"/devmem-tests/* "$run/tests/"

@@ -61,8 +61,9 @@ check)
 		[ "${t##*/}" = dmabuf-heap ] || run "kselftest-${t##*/}" "$t"
 	done
 	# IGT opens the first card its DRIVER_ANY accepts; pin it to vkms.
-	IGT_FORCE_DRIVER=vkms run igt-kms_writeback \
-		/usr/libexec/igt-gpu-tools/kms_writeback
+	grep -v '^#' /devmem/igt.list | while read -r t; do
+		IGT_FORCE_DRIVER=vkms run "igt-$t" "/usr/libexec/igt-gpu-tools/$t"
+	done
 	kmemleak_scan
 	;;
 demo)
