@@ -4,15 +4,14 @@
 //!
 //! Test only. It publishes `/dev/dma_heap/rust_sample_system`, so that the stock kselftest and
 //! real importers (vgem) exercise the abstractions through the real uAPI: export, attach, vmap,
-//! mmap and release. It is a CPU-only heap: it refuses to map buffers for DMA.
+//! mmap and release. It is a CPU-only heap: it keeps the default `map_dma_buf`, which refuses
+//! to map buffers for DMA.
 //!
 //! Lock order: `mmap_lock` (in `mmap`) or the buffer's `dma_resv` (in `vmap`), then
 //! `SampleBuffer::mem`.
 
 use kernel::{
-    dma::DataDirection,
     dma_buf::{
-        Attachment,
         DmaBuf,
         Exported,
         Exporter,
@@ -62,18 +61,6 @@ struct SampleBuffer {
 #[vtable]
 impl Exporter for SampleBuffer {
     type SgTable = NoSgTable;
-
-    fn map_dma_buf(
-        _buf: &Locked<'_, Self>,
-        attach: &Attachment,
-        _dir: DataDirection,
-    ) -> Result<NoSgTable> {
-        dev_dbg!(
-            attach.device(),
-            "rust_sample_system is CPU-only: no DMA mapping\n"
-        );
-        Err(EOPNOTSUPP)
-    }
 
     fn mmap(buf: &Exported<Self>, vma: &VmaNew) -> Result {
         // The core has checked that the range fits in the buffer.

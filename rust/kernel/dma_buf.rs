@@ -214,14 +214,6 @@ impl DmaBuf {
     /// #[vtable]
     /// impl Exporter for Empty {
     ///     type SgTable = NoSgTable;
-    ///
-    ///     fn map_dma_buf(
-    ///         _buf: &Locked<'_, Self>,
-    ///         _attach: &Attachment,
-    ///         _dir: DataDirection,
-    ///     ) -> Result<NoSgTable> {
-    ///         Err(EOPNOTSUPP)
-    ///     }
     /// }
     ///
     /// let buf = Exported::new(Empty, PAGE_SIZE, FdFlags::RDWR, c"doctest-fd")?;
@@ -315,14 +307,6 @@ impl DmaBuf {
 /// #[vtable]
 /// impl Exporter for Empty {
 ///     type SgTable = NoSgTable;
-///
-///     fn map_dma_buf(
-///         _buf: &Locked<'_, Self>,
-///         _attach: &Attachment,
-///         _dir: DataDirection,
-///     ) -> Result<NoSgTable> {
-///         Err(EOPNOTSUPP)
-///     }
 /// }
 ///
 /// let buf = Exported::new(Empty, PAGE_SIZE, FdFlags::RDWR, c"doctest-resv")?;
@@ -384,8 +368,8 @@ pub trait MappedSgTable: Sized + Send {
 
 /// The table type of an exporter whose buffers are for CPU access only.
 ///
-/// Such an exporter refuses every [`Exporter::map_dma_buf`]: no code outside this module can
-/// make a `NoSgTable`, so none is ever handed to an importer.
+/// Such an exporter keeps the default [`Exporter::map_dma_buf`], which refuses every importer:
+/// no code outside this module can make a `NoSgTable`, so none is ever handed to an importer.
 pub struct NoSgTable {
     sgt: NonNull<bindings::sg_table>,
 }
@@ -409,8 +393,8 @@ impl MappedSgTable for NoSgTable {
 
 /// A dma-buf exporter: the data a driver keeps per exported buffer, and the buffer's operations.
 ///
-/// Every method has a default, except [`Exporter::map_dma_buf`], which every exporter must
-/// provide (`dma_buf_export()` requires it).
+/// Every method has a default. Leaving a callback out leaves its slot in `struct dma_buf_ops`
+/// empty, except [`Exporter::map_dma_buf`], whose default refuses DMA mappings.
 ///
 /// # Examples
 ///
@@ -469,13 +453,6 @@ impl MappedSgTable for NoSgTable {
 ///         buf.data().attached.fetch_sub(1, Relaxed);
 ///     }
 ///
-///     fn map_dma_buf(
-///         _buf: &Locked<'_, Self>,
-///         _attach: &Attachment,
-///         _dir: DataDirection,
-///     ) -> Result<NoSgTable> {
-///         Err(EOPNOTSUPP)
-///     }
 ///
 ///     fn vmap(buf: &Locked<'_, Self>) -> Result<IoSysMap> {
 ///         let vaddr = buf.data().get_ref().mem.as_ptr().cast_mut().cast();
@@ -583,11 +560,17 @@ pub trait Exporter: Sized + Send + Sync + 'static {
     }
 
     /// Maps the buffer for the device of `attach`, returning a new table each call.
+    ///
+    /// The default refuses every importer with [`EOPNOTSUPP`]: the exporter is for CPU access
+    /// only, and its `SgTable` is [`NoSgTable`]. The core always gets this callback, because
+    /// `dma_buf_export()` requires it.
     fn map_dma_buf(
-        buf: &Locked<'_, Self>,
-        attach: &Attachment,
-        dir: DataDirection,
-    ) -> Result<Self::SgTable>;
+        _buf: &Locked<'_, Self>,
+        _attach: &Attachment,
+        _dir: DataDirection,
+    ) -> Result<Self::SgTable> {
+        Err(EOPNOTSUPP)
+    }
 
     /// Unmaps a table returned by [`Exporter::map_dma_buf`]. The default drops it.
     fn unmap_dma_buf(
@@ -1080,14 +1063,6 @@ mod tests {
     #[vtable]
     impl Exporter for OnDemandBuf {
         type SgTable = NoSgTable;
-
-        fn map_dma_buf(
-            _buf: &Locked<'_, Self>,
-            _attach: &Attachment,
-            _dir: DataDirection,
-        ) -> Result<NoSgTable> {
-            Err(EOPNOTSUPP)
-        }
 
         fn mmap(buf: &Exported<Self>, vma: &VmaNew) -> Result {
             vma.set_mixedmap();
