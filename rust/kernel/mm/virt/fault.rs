@@ -97,9 +97,7 @@ impl VmFault {
             bindings::vmf_insert_mixed(self.vma().as_ptr(), self.address(), pfn)
         })
     }
-}
 
-impl VmFault {
     /// Maps `page` at the faulting address.
     ///
     /// Returns [`VmFaultResult::NOPAGE`] on success, which the handler returns in turn,
