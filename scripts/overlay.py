@@ -82,9 +82,6 @@ def patch_targets(patch):
                 if p == "/dev/null":
                     continue
                 out.append(p.split("/", 1)[1] if "/" in p else p)
-            elif line.startswith("--- a/"):
-                # A deleted file has "+++ /dev/null"; keep the old side.
-                pass
     return out
 
 
