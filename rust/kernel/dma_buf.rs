@@ -51,6 +51,7 @@ use core::{
 };
 
 pub mod attachment;
+pub mod iomem;
 pub mod iosys_map;
 #[cfg(CONFIG_PCI_P2PDMA)]
 pub mod mmio;
@@ -268,6 +269,35 @@ impl DmaBuf {
         // hole length of 0 means up to the end of the file; `even_cows` also drops private
         // copies.
         unsafe { bindings::unmap_mapping_range((*(*self.as_raw()).file).f_mapping, 0, 0, 1) };
+    }
+
+    /// Returns the inode number of the buffer's file, as `fstat()` on a file descriptor of the
+    /// buffer and `/sys/kernel/debug/dma_buf/bufinfo` show it.
+    pub fn ino(&self) -> u64 {
+        // SAFETY: The buffer's file and its inode live as long as the buffer; `i_ino` is set
+        // when the file is made and never changes.
+        unsafe { (*(*(*self.as_raw()).file).f_inode).i_ino }
+    }
+
+    /// Waits for the fences the CPU must wait for before it accesses the buffer in direction
+    /// `dir`: the writers' before it reads ([`DataDirection::FromDevice`]), and every fence
+    /// before it writes. Exporters call it from [`Exporter::begin_cpu_access`].
+    ///
+    /// The wait is interruptible; returns [`ERESTARTSYS`] if a signal interrupts it.
+    pub fn wait_for_cpu_access(&self, dir: DataDirection) -> Result {
+        let usage = match dir {
+            DataDirection::FromDevice => bindings::dma_resv_usage_DMA_RESV_USAGE_WRITE,
+            _ => bindings::dma_resv_usage_DMA_RESV_USAGE_READ,
+        };
+        // CAST: `MAX_SCHEDULE_TIMEOUT` is `LONG_MAX`, which an unsigned long holds.
+        let forever = c_long::MAX as c_ulong;
+        // SAFETY: `resv` is valid for the buffer's lifetime; the wait takes no lock the caller
+        // may hold, as `begin_cpu_access` runs without the reservation lock.
+        let ret = unsafe {
+            bindings::dma_resv_wait_timeout((*self.as_raw()).resv, usage, true, forever)
+        };
+        // CAST: The return value is a remaining timeout or a negative error code.
+        to_result(ret.min(0) as c_int)
     }
 
     /// Prepares the buffer for CPU access in direction `dir`, waiting for its fences as the

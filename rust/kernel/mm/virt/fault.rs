@@ -176,6 +176,15 @@ impl VmaNew {
         }
     }
 
+    /// Makes the area's mappings uncached (`pgprot_noncached`).
+    pub fn set_uncached(&self) {
+        // SAFETY: As in `set_writecombine`.
+        unsafe {
+            let vma = self.as_ptr();
+            (*vma).vm_page_prot = bindings::pgprot_noncached((*vma).vm_page_prot);
+        }
+    }
+
     /// Maps the area on demand: every fault calls `handler`.
     ///
     /// The area must be `VM_MIXEDMAP` ([`VmaNew::set_mixedmap`]); it is also made `VM_IO`,

@@ -1,0 +1,301 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Buffers: the blocks of one allocation, exported as a dma-buf.
+//!
+//! - `attach` accepts every importer: vgem and vkms attach without mapping and then use
+//!   `vmap` or `mmap`.
+//! - `map_dma_buf` gives a DMA-only table of bus addresses, built by
+//!   `dma_buf_phys_vec_to_sgt()`, to an importer that takes peer-to-peer memory and has a route
+//!   to the BAR; everyone else gets `EOPNOTSUPP`, and a rate-limited log line naming them. No
+//!   importer ever gets `struct page`s, which device memory does not have.
+//! - `mmap` maps on demand (see [`crate::fault`]), write-combined by default.
+//! - `vmap` returns an I/O memory mapping.
+//! - `begin_cpu_access` waits for the fences the access direction requires.
+//! - release gives the blocks back to the region's allocator, once the last user mapping is gone
+//!   too.
+
+use crate::region::Region;
+use kernel::{
+    dma::DataDirection,
+    dma_buf::{
+        Exported,
+        Exporter,
+        IoSysMap,
+        Locked, //
+    },
+    gpu::buddy::AllocatedBlocks,
+    mm::virt::{
+        flags,
+        VmaNew, //
+    },
+    new_mutex,
+    page::PAGE_SIZE,
+    prelude::*,
+    sync::{
+        Arc,
+        Mutex, //
+    },
+};
+
+#[cfg(CONFIG_PCI_P2PDMA)]
+use kernel::dma_buf::{
+    mmio::{
+        P2pMapType,
+        PhysRange,
+        PhysSgt, //
+    },
+    Attachment,
+};
+
+/// The memory of a buffer, shared by the dma-buf and its user mappings.
+pub(crate) struct BufferInner {
+    region: Arc<Region>,
+    _blocks: Pin<KBox<AllocatedBlocks>>,
+    /// Byte ranges (offset in the region, length) in buffer order, adjacent blocks merged.
+    ranges: KVec<(u64, u64)>,
+    size: usize,
+    id: u64,
+}
+
+impl BufferInner {
+    pub(crate) fn new(
+        region: Arc<Region>,
+        blocks: Pin<KBox<AllocatedBlocks>>,
+        ranges: KVec<(u64, u64)>,
+        size: usize,
+        id: u64,
+    ) -> Result<Arc<Self>> {
+        Arc::new(
+            Self {
+                region,
+                _blocks: blocks,
+                ranges,
+                size,
+                id,
+            },
+            GFP_KERNEL,
+        )
+        .map_err(Into::into)
+    }
+
+    pub(crate) fn region(&self) -> &Region {
+        &self.region
+    }
+
+    pub(crate) fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Returns the number of contiguous ranges of the region the buffer occupies.
+    #[cfg(CONFIG_DEVMEM_HEAP_KUNIT_TEST)]
+    pub(crate) fn range_count(&self) -> usize {
+        self.ranges.len()
+    }
+
+    /// Returns the offset in the region of byte `offset` of the buffer, and how many bytes
+    /// from there on are contiguous in the region.
+    pub(crate) fn locate(&self, offset: usize) -> Option<(usize, usize)> {
+        if offset >= self.size {
+            return None;
+        }
+        let mut start = 0usize;
+        for &(region_offset, len) in self.ranges.iter() {
+            let len = len as usize;
+            if offset < start + len {
+                let within = offset - start;
+                return Some((region_offset as usize + within, len - within));
+            }
+            start += len;
+        }
+        None
+    }
+
+    /// Copies `out.len()` bytes at `offset` of the buffer out of device memory.
+    ///
+    /// Returns [`EINVAL`] if the range is out of bounds and [`ENODEV`] if the region is gone.
+    #[cfg(CONFIG_DEVMEM_HEAP_KUNIT_TEST)]
+    pub(crate) fn read(&self, mut offset: usize, mut out: &mut [u8]) -> Result {
+        let _entered = self.region.enter()?;
+        while !out.is_empty() {
+            let (at, run) = self.locate(offset).ok_or(EINVAL)?;
+            let n = run.min(out.len());
+            let (head, tail) = out.split_at_mut(n);
+            self.region.memory().read(at, head)?;
+            out = tail;
+            offset += n;
+        }
+        Ok(())
+    }
+
+    /// Copies `data` into the buffer at `offset`, in device memory.
+    ///
+    /// Returns [`EINVAL`] if the range is out of bounds and [`ENODEV`] if the region is gone.
+    #[cfg(CONFIG_DEVMEM_HEAP_KUNIT_TEST)]
+    pub(crate) fn write(&self, mut offset: usize, mut data: &[u8]) -> Result {
+        let _entered = self.region.enter()?;
+        while !data.is_empty() {
+            let (at, run) = self.locate(offset).ok_or(EINVAL)?;
+            let n = run.min(data.len());
+            self.region.memory().write(at, &data[..n])?;
+            data = &data[n..];
+            offset += n;
+        }
+        Ok(())
+    }
+
+    /// Returns the physical ranges of the buffer, for an importer's DMA mapping.
+    #[cfg(CONFIG_PCI_P2PDMA)]
+    fn phys_ranges(&self) -> Result<KVec<PhysRange>> {
+        let base = self.region.phys_base().ok_or(EOPNOTSUPP)?;
+        let mut ranges = KVec::with_capacity(self.ranges.len(), GFP_KERNEL)?;
+        let mut left = self.size as u64;
+        for &(offset, len) in self.ranges.iter() {
+            let len = len.min(left);
+            if len == 0 {
+                break;
+            }
+            ranges.push(PhysRange::new(base + offset, len as usize), GFP_KERNEL)?;
+            left -= len;
+        }
+        Ok(ranges)
+    }
+}
+
+impl Drop for BufferInner {
+    fn drop(&mut self) {
+        // The blocks go back to the allocator when `_blocks` drops, right after this.
+        self.region.buffer_freed(self.id);
+    }
+}
+
+/// The data behind an exported buffer.
+#[pin_data]
+pub(crate) struct Buffer {
+    inner: Arc<BufferInner>,
+    /// The kernel mapping of a scattered buffer while it is vmapped.
+    #[cfg(CONFIG_VMAP_PFN)]
+    #[pin]
+    vmap: Mutex<Option<kernel::dma_buf::iomem::IoVmap>>,
+}
+
+impl Buffer {
+    pub(crate) fn new(inner: Arc<BufferInner>) -> impl PinInit<Self> {
+        pin_init!(Self {
+            inner,
+            #[cfg(CONFIG_VMAP_PFN)]
+            vmap <- new_mutex!(None),
+        })
+    }
+
+    /// Returns the buffer's memory.
+    #[cfg(CONFIG_DEVMEM_HEAP_KUNIT_TEST)]
+    pub(crate) fn inner(&self) -> &Arc<BufferInner> {
+        &self.inner
+    }
+}
+
+#[vtable]
+impl Exporter for Buffer {
+    #[cfg(CONFIG_PCI_P2PDMA)]
+    type SgTable = PhysSgt;
+    #[cfg(not(CONFIG_PCI_P2PDMA))]
+    type SgTable = kernel::dma_buf::NoSgTable;
+
+    #[cfg(CONFIG_PCI_P2PDMA)]
+    fn map_dma_buf(
+        buf: &Locked<'_, Self>,
+        attach: &Attachment,
+        dir: DataDirection,
+    ) -> Result<PhysSgt> {
+        let inner = buf.data().inner.clone();
+        let region = inner.region();
+        if !attach.peer2peer() {
+            region.refused(attach.device(), "it does not take peer-to-peer memory");
+            return Err(EOPNOTSUPP);
+        }
+        let entered = region.enter()?;
+        let Some((pdev, provider)) = entered.pci() else {
+            region.refused(attach.device(), "the region is not a PCI BAR");
+            return Err(EOPNOTSUPP);
+        };
+        match provider.map_type(pdev, attach.device())? {
+            P2pMapType::BusAddr | P2pMapType::ThruHostBridge => {}
+            P2pMapType::NotSupported => {
+                region.refused(attach.device(), "it has no peer-to-peer route to the BAR");
+                return Err(EOPNOTSUPP);
+            }
+        }
+        PhysSgt::new(buf, attach, provider, pdev, &inner.phys_ranges()?, dir)
+    }
+
+    fn mmap(buf: &Exported<Self>, vma: &VmaNew) -> Result {
+        let inner = &buf.data().inner;
+        // Device memory is shared by nature; a private copy-on-write mapping of it is not.
+        if vma.flags() & flags::SHARED == 0 {
+            return Err(EINVAL);
+        }
+        let pages = (vma.end() - vma.start()) / PAGE_SIZE;
+        match vma.pgoff().checked_add(pages) {
+            Some(end) if end <= inner.size() / PAGE_SIZE => {}
+            _ => return Err(EINVAL),
+        }
+        let region = inner.region();
+        region.phys_base().ok_or(ENODEV)?;
+        drop(region.enter()?);
+        vma.set_mixedmap();
+        match region.caching() {
+            crate::Caching::WriteCombined => vma.set_writecombine(),
+            crate::Caching::Uncached => vma.set_uncached(),
+        }
+        vma.set_fault_handler(inner.clone())
+    }
+
+    fn vmap(buf: &Locked<'_, Self>) -> Result<IoSysMap> {
+        let this = buf.data();
+        let inner = &this.inner;
+        let region = inner.region();
+        let _entered = region.enter()?;
+        match (region.memory(), inner.ranges.as_slice()) {
+            (crate::region::Memory::Io(mem), [(offset, _)]) => {
+                // SAFETY: The buffer holds the region, so the mapping outlives every use until
+                // `vunmap`.
+                unsafe { mem.iosys_map(*offset as usize, inner.size) }
+            }
+            #[cfg(CONFIG_VMAP_PFN)]
+            (crate::region::Memory::Io(mem), ranges) => {
+                let mut list = KVec::with_capacity(ranges.len(), GFP_KERNEL)?;
+                for &(offset, len) in ranges {
+                    list.push((offset as usize, len as usize), GFP_KERNEL)?;
+                }
+                let map = mem.vmap(&list)?;
+                // SAFETY: The mapping covers the whole buffer and is kept in `vmap` until the
+                // importer gives it back in `vunmap`.
+                let sys = unsafe { IoSysMap::from_vaddr_iomem(map.addr()) };
+                *this.vmap.lock() = Some(map);
+                Ok(sys)
+            }
+            #[cfg(CONFIG_DEVMEM_HEAP_KUNIT_TEST)]
+            (crate::region::Memory::System(mem), [(offset, _)]) => {
+                // SAFETY: As above, for system memory.
+                unsafe { mem.iosys_map(*offset as usize) }
+            }
+            #[allow(unreachable_patterns)]
+            _ => Err(EOPNOTSUPP),
+        }
+    }
+
+    fn vunmap(buf: &Locked<'_, Self>, _map: IoSysMap) {
+        #[cfg(CONFIG_VMAP_PFN)]
+        drop(buf.data().vmap.lock().take());
+        #[cfg(not(CONFIG_VMAP_PFN))]
+        let _ = buf;
+    }
+
+    fn begin_cpu_access(buf: &Exported<Self>, dir: DataDirection) -> Result {
+        buf.wait_for_cpu_access(dir)
+    }
+
+    fn end_cpu_access(_buf: &Exported<Self>, _dir: DataDirection) -> Result {
+        Ok(())
+    }
+}

@@ -1,0 +1,153 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The C face of the framework: `include/linux/devmem_heap.h`.
+//!
+//! C drivers register regions and allocate from them with the same semantics as Rust drivers.
+//! A `struct devmem_region *` is a counted reference to a [`Region`]; every function returning
+//! one gives the caller a reference, which `devmem_region_put()` drops.
+//!
+//! The functions are exported to modules by `exports.c`.
+
+use crate::region::{
+    Caching,
+    Placement,
+    Region,
+    RegionConfig, //
+};
+use kernel::{
+    device::Device,
+    dma_buf::{
+        DmaBuf,
+        FdFlags, //
+    },
+    io::PhysAddr,
+    prelude::*,
+    ptr::Alignment,
+    sync::{
+        aref::ARef,
+        Arc, //
+    },
+};
+
+/// `DEVMEM_REGION_UNCACHED`: map the region uncached instead of write-combined.
+const REGION_UNCACHED: c_uint = 1 << 0;
+/// `DEVMEM_ALLOC_CONTIGUOUS`: allocate one contiguous block.
+const ALLOC_CONTIGUOUS: c_uint = 1 << 0;
+
+/// Registers the `size` bytes of device memory at `base` as a region of `dev` named `name`.
+///
+/// Returns a reference to the region, or an `ERR_PTR()`.
+///
+/// # Safety
+///
+/// `dev` must be a device bound to the calling driver (the call comes from its probe), `name` a
+/// NUL-terminated string, and the range device memory of `dev` that nothing else uses.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn devmem_region_register(
+    dev: *const Device,
+    base: PhysAddr,
+    size: u64,
+    name: *const c_char,
+    chunk_size: u64,
+    flags: c_uint,
+) -> *mut Region {
+    let result = (|| {
+        if flags & !REGION_UNCACHED != 0 {
+            return Err(EINVAL);
+        }
+        // SAFETY: `dev` is a valid device, bound for the whole call, by the safety requirements.
+        let dev = unsafe { (*dev).as_bound() };
+        // SAFETY: `name` is a NUL-terminated string, by the safety requirements.
+        let name = unsafe { CStr::from_char_ptr(name) };
+        let chunk_size = usize::try_from(chunk_size).map_err(|_| EINVAL)?;
+        let config = RegionConfig {
+            name,
+            chunk_size: Alignment::new_checked(chunk_size).ok_or(EINVAL)?,
+            caching: if flags & REGION_UNCACHED != 0 {
+                Caching::Uncached
+            } else {
+                Caching::WriteCombined
+            },
+        };
+        let size = usize::try_from(size).map_err(|_| EINVAL)?;
+        // SAFETY: The range is device memory of `dev` that nothing else uses, by the safety
+        // requirements.
+        unsafe { Region::register_phys(dev, base, size, config) }
+    })();
+    match result {
+        Ok(region) => Arc::into_raw(region).cast_mut(),
+        Err(e) => e.to_ptr(),
+    }
+}
+
+/// Returns a reference to the live region named `name`, or NULL.
+///
+/// # Safety
+///
+/// `name` must be a NUL-terminated string.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn devmem_region_find(name: *const c_char) -> *mut Region {
+    // SAFETY: `name` is a NUL-terminated string, by the safety requirements.
+    let name = unsafe { CStr::from_char_ptr(name) };
+    match crate::registry::find(name) {
+        Some(region) => Arc::into_raw(region).cast_mut(),
+        None => core::ptr::null_mut(),
+    }
+}
+
+/// Drops a reference to a region.
+///
+/// # Safety
+///
+/// `region` must be a reference returned by this module's functions, not used afterwards.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn devmem_region_put(region: *mut Region) {
+    // SAFETY: The caller gives up the reference it got from `Arc::into_raw`.
+    drop(unsafe { Arc::from_raw(region) });
+}
+
+/// Withdraws a region before its device is unbound. See [`Region::unregister`].
+///
+/// # Safety
+///
+/// `region` must be a reference returned by this module's functions.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn devmem_region_unregister(region: *mut Region) {
+    // SAFETY: `region` is a live reference, by the safety requirements.
+    unsafe { (*region).unregister() };
+}
+
+/// Allocates a zero-filled dma-buf of `len` bytes from `region`. See [`Region::allocate`].
+///
+/// Returns the buffer's only reference, or an `ERR_PTR()`.
+///
+/// # Safety
+///
+/// `region` must be a reference returned by this module's functions.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn devmem_region_alloc(
+    region: *mut Region,
+    len: usize,
+    fd_flags: u32,
+    flags: c_uint,
+) -> *mut DmaBuf {
+    // SAFETY: `region` came from `Arc::into_raw` and the caller still holds it; this borrows
+    // it without taking its reference.
+    let region = unsafe { Arc::from_raw(region) };
+    let region = core::mem::ManuallyDrop::new(region);
+    let result = (|| {
+        if flags & !ALLOC_CONTIGUOUS != 0 {
+            return Err(EINVAL);
+        }
+        let placement = if flags & ALLOC_CONTIGUOUS != 0 {
+            Placement::Contiguous
+        } else {
+            Placement::Scattered
+        };
+        region.allocate(len, placement, FdFlags::new(fd_flags)?)
+    })();
+    match result {
+        Ok(buf) => ARef::into_raw(buf).as_ptr(),
+        Err(e) => e.to_ptr(),
+    }
+}

@@ -1,0 +1,227 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The heap nodes of every region that ever registered, by name.
+//!
+//! The dma-buf heap core cannot remove a heap, so a node outlives its region: when the region
+//! goes away its node stays, allocation from it fails with `ENODEV`, and a region registering the
+//! same name later brings the node back. The registry refuses a name that is in use, or whose
+//! heap names would clash with another region's (`foo-contiguous` against `foo`), before the
+//! core sees it.
+
+use crate::{
+    debugfs,
+    heap::HeapBackend,
+    region::{
+        Placement,
+        Region, //
+    },
+};
+use kernel::{
+    debugfs::{
+        Dir,
+        Scope, //
+    },
+    dma_heap::Heap,
+    prelude::*,
+    str::CString,
+    sync::Arc,
+};
+
+/// The suffix of the name of a region's contiguous heap.
+const CONTIGUOUS_SUFFIX: &str = "-contiguous";
+
+/// The longest region name, in bytes.
+pub(crate) const NAME_MAX: usize = 48;
+
+kernel::sync::global_lock! {
+    // SAFETY: `init` runs in the module initialiser, before any region can register.
+    pub(crate) unsafe(uninit) static REGISTRY: Mutex<Registry> = Registry {
+        entries: KVec::new(),
+        root: None,
+    };
+}
+
+/// The names of the two heaps of a region. They live forever, like the heap nodes.
+#[derive(Clone, Copy)]
+pub(crate) struct Names {
+    /// `<name>`: buffers may be scattered.
+    pub(crate) plain: &'static CStr,
+    /// `<name>-contiguous`: one block per buffer.
+    pub(crate) contiguous: &'static CStr,
+}
+
+pub(crate) struct Registry {
+    entries: KVec<Entry>,
+    root: Option<Dir>,
+}
+
+struct Entry {
+    names: Names,
+    plain: Option<&'static Heap<HeapBackend>>,
+    contiguous: Option<&'static Heap<HeapBackend>>,
+    region: Option<Arc<Region>>,
+    debugfs: Option<Pin<KBox<Scope<Arc<Region>>>>>,
+}
+
+/// Sets the registry up. Called once, from the module initialiser.
+pub(crate) fn init() {
+    // SAFETY: Called once, from the module initialiser, before any other use of `REGISTRY`.
+    unsafe { REGISTRY.init() };
+    REGISTRY.lock().root = Some(Dir::new(c"devmem_heap"));
+}
+
+/// Checks that `name` is a valid region name: 1 to [`NAME_MAX`] bytes of ASCII letters, digits,
+/// `_`, `-` and `.`, not starting with `.`. Returns [`EINVAL`] otherwise.
+pub(crate) fn validate(name: &CStr) -> Result {
+    let bytes = name.to_bytes();
+    if bytes.is_empty() || bytes.len() > NAME_MAX || bytes[0] == b'.' {
+        return Err(EINVAL);
+    }
+    if bytes
+        .iter()
+        .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'))
+    {
+        Ok(())
+    } else {
+        Err(EINVAL)
+    }
+}
+
+fn leak(name: CString) -> Result<&'static CStr> {
+    let name: &'static CString = KBox::leak(KBox::new(name, GFP_KERNEL)?);
+    Ok(name)
+}
+
+impl Registry {
+    fn find(&self, name: &CStr) -> Option<usize> {
+        self.entries.iter().position(|e| e.names.plain == name)
+    }
+
+    /// Returns [`EEXIST`] if a heap of a region named `name` would have the name of a heap of
+    /// another region.
+    fn check_clash(&self, name: &CStr) -> Result {
+        let contiguous = CString::try_from_fmt(fmt!("{}{}", name.to_str()?, CONTIGUOUS_SUFFIX))?;
+        let clash = self
+            .entries
+            .iter()
+            .any(|e| e.names.contiguous == name || e.names.plain == &*contiguous);
+        if clash {
+            Err(EEXIST)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Returns the index of the entry of `name`, made if there is none yet.
+    fn entry(&mut self, name: &CStr) -> Result<usize> {
+        if let Some(i) = self.find(name) {
+            if self.entries[i].region.is_some() {
+                return Err(EEXIST);
+            }
+            return Ok(i);
+        }
+        self.check_clash(name)?;
+        let contiguous = CString::try_from_fmt(fmt!("{}{}", name.to_str()?, CONTIGUOUS_SUFFIX))?;
+        let plain = CString::try_from(name)?;
+        // Names are only ever made once per distinct name and are never freed: heap nodes
+        // and buffers' exporter names refer to them forever.
+        let names = Names {
+            plain: leak(plain)?,
+            contiguous: leak(contiguous)?,
+        };
+        self.entries.push(
+            Entry {
+                names,
+                plain: None,
+                contiguous: None,
+                region: None,
+                debugfs: None,
+            },
+            GFP_KERNEL,
+        )?;
+        Ok(self.entries.len() - 1)
+    }
+}
+
+fn heap_of(
+    slot: &mut Option<&'static Heap<HeapBackend>>,
+    name: &'static CStr,
+) -> Result<&'static Heap<HeapBackend>> {
+    if let Some(heap) = slot {
+        return Ok(heap);
+    }
+    let heap = Heap::register(name, kernel::module::this_module::<crate::LocalModule>())?;
+    *slot = Some(heap);
+    Ok(heap)
+}
+
+/// Publishes the region that `make` creates under the name `name`, with its two heaps and its
+/// debugfs directory.
+///
+/// Returns [`EINVAL`] for an invalid name, [`EEXIST`] if the name is taken or clashes with
+/// another region's heaps, and the errors of `make` and of adding the heaps.
+pub(crate) fn publish(
+    name: &CStr,
+    make: impl FnOnce(Names) -> Result<Arc<Region>>,
+) -> Result<Arc<Region>> {
+    validate(name)?;
+    let mut reg = REGISTRY.lock();
+    let i = reg.entry(name)?;
+    let names = reg.entries[i].names;
+    let region = make(names)?;
+
+    let entry = &mut reg.entries[i];
+    let plain = heap_of(&mut entry.plain, names.plain)?;
+    let contiguous = heap_of(&mut entry.contiguous, names.contiguous)?;
+    plain.attach(Arc::new(
+        HeapBackend::new(region.clone(), Placement::Scattered),
+        GFP_KERNEL,
+    )?)?;
+    let attached = Arc::new(
+        HeapBackend::new(region.clone(), Placement::Contiguous),
+        GFP_KERNEL,
+    )
+    .map_err(Error::from)
+    .and_then(|backend| contiguous.attach(backend));
+    if let Err(e) = attached {
+        plain.detach();
+        return Err(e);
+    }
+    entry.region = Some(region.clone());
+
+    // debugfs is best effort: a region works without it.
+    let scope = reg.root.as_ref().map(|root| {
+        KBox::pin_init(
+            root.scope(region.clone(), names.plain, debugfs::populate),
+            GFP_KERNEL,
+        )
+    });
+    if let Some(Ok(scope)) = scope {
+        reg.entries[i].debugfs = Some(scope);
+    }
+    Ok(region)
+}
+
+/// Withdraws the region published under `name`: its heaps stay, with no backend, and its
+/// debugfs directory goes.
+pub(crate) fn withdraw(name: &CStr) {
+    let mut reg = REGISTRY.lock();
+    let Some(i) = reg.find(name) else {
+        return;
+    };
+    let entry = &mut reg.entries[i];
+    for heap in [entry.plain, entry.contiguous].into_iter().flatten() {
+        heap.detach();
+    }
+    let scope = entry.debugfs.take();
+    let region = entry.region.take();
+    drop(reg);
+    drop(scope);
+    drop(region);
+}
+
+/// Returns the region published under `name`, if there is one.
+pub(crate) fn find(name: &CStr) -> Option<Arc<Region>> {
+    let reg = REGISTRY.lock();
+    reg.find(name).and_then(|i| reg.entries[i].region.clone())
+}

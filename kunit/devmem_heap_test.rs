@@ -1,0 +1,320 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! KUnit suite of the devmem-heap core: regions of system memory standing in for a device,
+//! registered from a faux device, with no ivshmem present.
+
+use crate::{
+    buffer::Buffer,
+    region::{
+        Memory,
+        Placement,
+        Region,
+        RegionConfig, //
+    },
+};
+use kernel::{
+    dma::DataDirection,
+    dma_buf::{
+        Exported,
+        FdFlags,
+        IoSysMap, //
+    },
+    faux,
+    page::PAGE_SIZE,
+    prelude::*,
+    ptr::Alignment,
+    sizes::*,
+    sync::{
+        aref::ARef,
+        Arc, //
+    },
+};
+use core::ptr::NonNull;
+
+/// System memory standing in for a device's memory.
+///
+/// # Invariants
+///
+/// `ptr` points to the `size` bytes owned by `_mem`, only ever accessed through `ptr`.
+pub(crate) struct SystemMemory {
+    _mem: KVVec<u8>,
+    ptr: NonNull<u8>,
+    size: usize,
+}
+
+// SAFETY: The memory is plain bytes; the allocator hands disjoint ranges to buffers.
+unsafe impl Send for SystemMemory {}
+// SAFETY: See above; accesses are raw copies that tolerate concurrent readers.
+unsafe impl Sync for SystemMemory {}
+
+impl SystemMemory {
+    /// Allocates `size` bytes, filled with `0xa5` so that missing zeroing shows.
+    pub(crate) fn new(size: usize) -> Result<Self> {
+        let mut mem = KVVec::from_elem(0xa5u8, size, GFP_KERNEL)?;
+        let ptr = NonNull::new(mem.as_mut_ptr()).ok_or(ENOMEM)?;
+        // INVARIANT: `ptr` is the start of `mem`'s `size` bytes.
+        Ok(Self {
+            _mem: mem,
+            ptr,
+            size,
+        })
+    }
+
+    pub(crate) fn size(&self) -> usize {
+        self.size
+    }
+
+    fn at(&self, offset: usize, len: usize) -> Result<*mut u8> {
+        match offset.checked_add(len) {
+            Some(end) if end <= self.size => {}
+            _ => return Err(EINVAL),
+        }
+        // SAFETY: `offset` is inside the memory, checked above.
+        Ok(unsafe { self.ptr.as_ptr().add(offset) })
+    }
+
+    pub(crate) fn fill(&self, offset: usize, len: usize, byte: u8) -> Result {
+        let ptr = self.at(offset, len)?;
+        // SAFETY: The range is inside the memory, checked by `at`.
+        unsafe { core::ptr::write_bytes(ptr, byte, len) };
+        Ok(())
+    }
+
+    pub(crate) fn read(&self, offset: usize, out: &mut [u8]) -> Result {
+        let ptr = self.at(offset, out.len())?;
+        // SAFETY: The range is inside the memory, checked by `at`; `out` is a distinct buffer.
+        unsafe { core::ptr::copy_nonoverlapping(ptr, out.as_mut_ptr(), out.len()) };
+        Ok(())
+    }
+
+    pub(crate) fn write(&self, offset: usize, data: &[u8]) -> Result {
+        let ptr = self.at(offset, data.len())?;
+        // SAFETY: The range is inside the memory, checked by `at`; `data` is a distinct buffer.
+        unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), ptr, data.len()) };
+        Ok(())
+    }
+
+    /// # Safety
+    ///
+    /// The mapping must not be used after `self` is dropped.
+    pub(crate) unsafe fn iosys_map(&self, offset: usize) -> Result<IoSysMap> {
+        let ptr = self.at(offset, 0)?;
+        // SAFETY: `ptr` points into the memory, valid as long as `self`, which the caller
+        // guarantees outlives the mapping's use.
+        Ok(unsafe { IoSysMap::from_vaddr(ptr.cast()) })
+    }
+}
+
+#[kunit_tests(devmem_heap)]
+mod cases {
+    use super::*;
+
+    /// A faux device with a region of `size` bytes of system memory named `name`.
+    struct Fixture {
+        region: Arc<Region>,
+        _dev: faux::Registration,
+    }
+
+    impl Fixture {
+        fn new(name: &CStr, size: usize, chunk: Alignment) -> Result<Self> {
+            let dev = faux::Registration::new(name, None)?;
+            let region = Region::register(
+                dev.as_ref().as_ref(),
+                Memory::System(SystemMemory::new(size)?),
+                None,
+                RegionConfig {
+                    name,
+                    chunk_size: chunk,
+                    caching: crate::Caching::WriteCombined,
+                },
+            )?;
+            Ok(Self { region, _dev: dev })
+        }
+
+        fn alloc(&self, len: usize, placement: Placement) -> Result<ARef<Exported<Buffer>>> {
+            self.region.allocate_exported(len, placement, FdFlags::RDWR)
+        }
+    }
+
+    impl Drop for Fixture {
+        fn drop(&mut self) {
+            self.region.unregister();
+        }
+    }
+
+    fn ranges(buf: &Exported<Buffer>) -> usize {
+        buf.data().inner().range_count()
+    }
+
+    #[test]
+    fn rounding_and_alignment() -> Result {
+        let f = Fixture::new(c"kunit-round", SZ_1M, Alignment::new::<SZ_4K>())?;
+        let buf = f.alloc(1, Placement::Scattered)?;
+        assert_eq!(buf.size(), PAGE_SIZE);
+        assert_eq!(f.region.free(), (SZ_1M - PAGE_SIZE) as u64);
+        drop(buf);
+        assert_eq!(f.region.free(), SZ_1M as u64);
+
+        // With 64 KiB chunks a page-sized buffer takes a whole chunk, but stays page-sized.
+        let g = Fixture::new(c"kunit-chunk", SZ_1M, Alignment::new::<SZ_64K>())?;
+        let buf = g.alloc(PAGE_SIZE + 1, Placement::Contiguous)?;
+        assert_eq!(buf.size(), 2 * PAGE_SIZE);
+        assert_eq!(g.region.free(), (SZ_1M - SZ_64K) as u64);
+        drop(buf);
+        assert_eq!(g.region.free(), SZ_1M as u64);
+
+        // Zero, and larger than the region.
+        assert_eq!(f.alloc(0, Placement::Scattered).err(), Some(EINVAL));
+        assert_eq!(f.alloc(SZ_1M + 1, Placement::Scattered).err(), Some(EINVAL));
+        assert_eq!(f.alloc(usize::MAX, Placement::Contiguous).err(), Some(EINVAL));
+        assert_eq!(f.region.free(), SZ_1M as u64);
+        Ok(())
+    }
+
+    #[test]
+    fn contiguous_and_scattered() -> Result {
+        let f = Fixture::new(c"kunit-place", SZ_1M, Alignment::new::<SZ_4K>())?;
+        // Seven pages: a 4 + 2 + 1 page set of blocks, one range if they happen to touch.
+        let scattered = f.alloc(7 * PAGE_SIZE, Placement::Scattered)?;
+        assert_eq!(scattered.size(), 7 * PAGE_SIZE);
+        assert!(ranges(&scattered) >= 1);
+        let contiguous = f.alloc(7 * PAGE_SIZE, Placement::Contiguous)?;
+        assert_eq!(ranges(&contiguous), 1);
+        assert_eq!(f.region.free(), (SZ_1M - 14 * PAGE_SIZE) as u64);
+        assert_eq!(contiguous.exporter_name(), c"kunit-place-contiguous");
+        assert_eq!(scattered.exporter_name(), c"kunit-place");
+        Ok(())
+    }
+
+    #[test]
+    fn exhaustion_and_fragmentation() -> Result {
+        let f = Fixture::new(c"kunit-frag", SZ_1M, Alignment::new::<SZ_4K>())?;
+        // Sixteen 64 KiB buffers fill the region.
+        let mut bufs = KVec::new();
+        for _ in 0..16 {
+            bufs.push(Some(f.alloc(SZ_64K, Placement::Contiguous)?), GFP_KERNEL)?;
+        }
+        assert_eq!(f.region.free(), 0);
+        assert_eq!(f.region.largest_free_block(), 0);
+        assert_eq!(f.alloc(PAGE_SIZE, Placement::Scattered).err(), Some(ENOMEM));
+        assert_eq!(f.alloc(PAGE_SIZE, Placement::Contiguous).err(), Some(ENOMEM));
+
+        // Free every other one: half the region is free, in 64 KiB pieces that do not touch.
+        for slot in bufs.iter_mut().step_by(2) {
+            *slot = None;
+        }
+        assert_eq!(f.region.free(), (SZ_1M / 2) as u64);
+        assert_eq!(f.region.largest_free_block(), SZ_64K as u64);
+        assert_eq!(f.alloc(2 * SZ_64K, Placement::Contiguous).err(), Some(ENOMEM));
+        let scattered = f.alloc(2 * SZ_64K, Placement::Scattered)?;
+        assert_eq!(ranges(&scattered), 2);
+        assert_eq!(f.region.free(), (SZ_1M / 2 - 2 * SZ_64K) as u64);
+
+        drop(scattered);
+        drop(bufs);
+        assert_eq!(f.region.free(), SZ_1M as u64);
+        Ok(())
+    }
+
+    #[test]
+    fn buffers_are_zero_filled() -> Result {
+        let f = Fixture::new(c"kunit-zero", SZ_256K, Alignment::new::<SZ_4K>())?;
+        // The whole region: the memory starts as 0xa5, then is dirtied by a first owner.
+        let buf = f.alloc(SZ_256K, Placement::Scattered)?;
+        let mut page = KVec::from_elem(0xffu8, PAGE_SIZE, GFP_KERNEL)?;
+        for i in 0..SZ_256K / PAGE_SIZE {
+            buf.data().inner().read(i * PAGE_SIZE, &mut page)?;
+            assert!(page.iter().all(|&b| b == 0));
+        }
+        let dirt = KVec::from_elem(0x5au8, PAGE_SIZE, GFP_KERNEL)?;
+        for i in 0..SZ_256K / PAGE_SIZE {
+            buf.data().inner().write(i * PAGE_SIZE, &dirt)?;
+        }
+        drop(buf);
+
+        // The next owner, scattered or contiguous, sees none of it.
+        let buf = f.alloc(SZ_128K, Placement::Contiguous)?;
+        let other = f.alloc(SZ_128K, Placement::Scattered)?;
+        for b in [&buf, &other] {
+            for i in 0..SZ_128K / PAGE_SIZE {
+                page.fill(0xff);
+                b.data().inner().read(i * PAGE_SIZE, &mut page)?;
+                assert!(page.iter().all(|&x| x == 0));
+            }
+        }
+        // Out of bounds of the buffer.
+        assert_eq!(
+            buf.data().inner().read(SZ_128K - 1, &mut page).err(),
+            Some(EINVAL)
+        );
+
+        // The kernel mapping of a contiguous buffer sees the same memory.
+        buf.data().inner().write(100, b"devmem")?;
+        let map = buf.vmap()?;
+        let mut word = [0u8; 6];
+        map.read(100, &mut word)?;
+        assert_eq!(&word, b"devmem");
+        Ok(())
+    }
+
+    #[test]
+    fn names_are_unique() -> Result {
+        let f = Fixture::new(c"kunit-dup", SZ_64K, Alignment::new::<SZ_4K>())?;
+        let dev = faux::Registration::new(c"kunit-dup-2", None)?;
+        let again = |name: &CStr| -> Result<Arc<Region>> {
+            Region::register(
+                dev.as_ref().as_ref(),
+                Memory::System(SystemMemory::new(SZ_64K)?),
+                None,
+                RegionConfig::new(name),
+            )
+        };
+        assert_eq!(again(c"kunit-dup").err(), Some(EEXIST));
+        // Its heap names would clash with those of kunit-dup.
+        assert_eq!(again(c"kunit-dup-contiguous").err(), Some(EEXIST));
+        assert!(again(c"kunit-other").is_ok());
+        for bad in [c"", c".hidden", c"a/b", c"sp ace"] {
+            assert_eq!(again(bad).err(), Some(EINVAL));
+        }
+        // The first is untouched.
+        assert!(f.region.is_live());
+        drop(f.alloc(PAGE_SIZE, Placement::Scattered)?);
+        Ok(())
+    }
+
+    #[test]
+    fn withdrawn_region() -> Result {
+        let f = Fixture::new(c"kunit-gone", SZ_64K, Alignment::new::<SZ_4K>())?;
+        let kept = f.alloc(PAGE_SIZE, Placement::Scattered)?;
+        f.region.unregister();
+        assert!(!f.region.is_live());
+        assert_eq!(f.alloc(PAGE_SIZE, Placement::Scattered).err(), Some(ENODEV));
+        assert!(crate::registry::find(c"kunit-gone").is_none());
+        // A buffer that outlives its region keeps its blocks until it goes.
+        assert_eq!(kept.data().inner().read(0, &mut [0u8; 1]).err(), Some(ENODEV));
+        drop(kept);
+        assert_eq!(f.region.free(), SZ_64K as u64);
+
+        // The same name comes back.
+        let g = Fixture::new(c"kunit-gone", SZ_64K, Alignment::new::<SZ_4K>())?;
+        assert!(crate::registry::find(c"kunit-gone").is_some());
+        drop(g.alloc(PAGE_SIZE, Placement::Contiguous)?);
+        Ok(())
+    }
+
+    #[test]
+    fn no_dma_mapping_for_cpu_importers() -> Result {
+        let f = Fixture::new(c"kunit-map", SZ_64K, Alignment::new::<SZ_4K>())?;
+        let buf = f.alloc(PAGE_SIZE, Placement::Contiguous)?;
+        let importer = faux::Registration::new(c"kunit-importer", None)?;
+        // Attaching works: vgem and vkms attach without mapping.
+        let attach = buf.attach(importer.as_ref().as_ref())?;
+        assert_eq!(attach.map(DataDirection::Bidirectional).err(), Some(EOPNOTSUPP));
+        assert_eq!(f.region.refused_maps(), 1);
+        drop(attach);
+        // CPU access waits for nothing here and succeeds.
+        buf.begin_cpu_access(DataDirection::FromDevice)?;
+        buf.end_cpu_access(DataDirection::FromDevice)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,278 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Device-local memory that an exporter maps into the kernel and hands out as dma-bufs.
+//!
+//! C header: [`include/linux/io.h`](srctree/include/linux/io.h)
+//!
+//! An exporter of device memory (a PCI BAR, a carve-out) keeps one kernel mapping of the whole
+//! range, with the CPU caching its buffers are mapped with everywhere: it clears and copies
+//! through it with the I/O accessors, hands sub-ranges of it to importers as I/O memory
+//! [`IoSysMap`]s, stitches scattered ranges into one kernel mapping with [`IoMemory::vmap`], and
+//! gives the page frames of its ranges to user mappings.
+
+use super::IoSysMap;
+use crate::{
+    bindings,
+    device::Bound,
+    io::PhysAddr,
+    page::{
+        PAGE_SHIFT,
+        PAGE_SIZE, //
+    },
+    pci,
+    prelude::*, //
+};
+use core::ptr::NonNull;
+
+/// How the CPU caches mappings of device memory.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub enum Caching {
+    /// Write-combined: writes are buffered and merged, reads are uncached.
+    #[default]
+    WriteCombined,
+    /// Uncached: every access goes to the device in program order.
+    Uncached,
+}
+
+/// A kernel mapping of a range of device memory.
+///
+/// # Invariants
+///
+/// `addr` is the `ioremap_wc()` or `ioremap()` mapping (as `caching` says) of the `size` bytes
+/// of device memory at `phys`, both page aligned; it is unmapped on drop.
+///
+/// # Examples
+///
+/// Mapping the memory BAR of a PCI device (needs the hardware):
+///
+/// ```no_run
+/// use kernel::{
+///     device::Bound,
+///     dma_buf::iomem::{
+///         Caching,
+///         IoMemory, //
+///     },
+///     pci, //
+/// };
+///
+/// fn clear_bar(pdev: &pci::Device<Bound>) -> Result {
+///     let mem = IoMemory::map_pci_bar(pdev, 2, Caching::WriteCombined)?;
+///     mem.fill(0, mem.size(), 0)?;
+///     let mut head = [0xffu8; 16];
+///     mem.read(0, &mut head)?;
+///     assert_eq!(head, [0u8; 16]);
+///     // Out of range.
+///     assert_eq!(mem.fill(mem.size(), 1, 0).err(), Some(EINVAL));
+///     Ok(())
+/// }
+/// ```
+pub struct IoMemory {
+    addr: NonNull<c_void>,
+    phys: PhysAddr,
+    size: usize,
+    caching: Caching,
+}
+
+// SAFETY: The mapping is a plain range of I/O memory; any thread may access or unmap it.
+unsafe impl Send for IoMemory {}
+// SAFETY: Every access goes through the I/O accessors, which take shared references.
+unsafe impl Sync for IoMemory {}
+
+impl IoMemory {
+    /// Maps the `size` bytes of device memory at `phys` with `caching`.
+    ///
+    /// Returns [`EINVAL`] if `phys` or `size` is not page aligned or `size` is zero, and
+    /// [`ENOMEM`] if the mapping fails.
+    ///
+    /// # Safety
+    ///
+    /// The range must be device memory (never system RAM) that the caller's device owns; it must
+    /// stay that device's memory while the caller accesses it through the mapping or hands its
+    /// page frames out.
+    pub unsafe fn map(phys: PhysAddr, size: usize, caching: Caching) -> Result<Self> {
+        let page = PAGE_SIZE as PhysAddr;
+        if size == 0 || phys % page != 0 || size % PAGE_SIZE != 0 {
+            return Err(EINVAL);
+        }
+        phys.checked_add(size as PhysAddr).ok_or(EINVAL)?;
+        // CAST: `size` fits an unsigned long on every architecture Rust builds for.
+        let len = size as c_ulong;
+        // SAFETY: The range is device memory the caller owns, by the safety requirements.
+        let ptr = unsafe {
+            match caching {
+                Caching::WriteCombined => bindings::ioremap_wc(phys, len),
+                Caching::Uncached => bindings::ioremap(phys, len),
+            }
+        };
+        // INVARIANT: `ptr` maps the range with `caching`, both checked to be page aligned.
+        Ok(Self {
+            addr: NonNull::new(ptr).ok_or(ENOMEM)?,
+            phys,
+            size,
+            caching,
+        })
+    }
+
+    /// Maps the whole of memory BAR `bar` of `pdev` with `caching`.
+    ///
+    /// Returns [`EINVAL`] if the BAR does not exist, is empty, or is not page aligned.
+    pub fn map_pci_bar(pdev: &pci::Device<Bound>, bar: u32, caching: Caching) -> Result<Self> {
+        let start = pdev.resource_start(bar)?;
+        let len = usize::try_from(pdev.resource_len(bar)?).map_err(|_| EINVAL)?;
+        // SAFETY: A memory BAR of a bound PCI device is that device's memory; the caller
+        // unmaps it (drops it) or stops using it before the device is unbound.
+        unsafe { Self::map(start, len, caching) }
+    }
+
+    /// Returns the physical address of the range.
+    pub fn phys(&self) -> PhysAddr {
+        self.phys
+    }
+
+    /// Returns the size of the range in bytes.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Returns the caching of the mapping.
+    pub fn caching(&self) -> Caching {
+        self.caching
+    }
+
+    fn check(&self, offset: usize, len: usize) -> Result<*mut c_void> {
+        match offset.checked_add(len) {
+            Some(end) if end <= self.size => {}
+            _ => return Err(EINVAL),
+        }
+        // SAFETY: `offset` is inside the mapping, checked above.
+        Ok(unsafe { self.addr.as_ptr().cast::<u8>().add(offset) }.cast())
+    }
+
+    /// Sets `len` bytes at `offset` to `byte`. Returns [`EINVAL`] if the range is out of bounds.
+    pub fn fill(&self, offset: usize, len: usize, byte: u8) -> Result {
+        let ptr = self.check(offset, len)?;
+        // SAFETY: The range is inside the mapping, checked above.
+        unsafe { bindings::memset_io(ptr, c_int::from(byte), len) };
+        Ok(())
+    }
+
+    /// Copies `data` to `offset`. Returns [`EINVAL`] if the range is out of bounds.
+    pub fn write(&self, offset: usize, data: &[u8]) -> Result {
+        let ptr = self.check(offset, data.len())?;
+        // SAFETY: The range is inside the mapping, checked above; `data` is valid for reads.
+        unsafe { bindings::memcpy_toio(ptr, data.as_ptr().cast(), data.len()) };
+        Ok(())
+    }
+
+    /// Copies the bytes at `offset` to `out`. Returns [`EINVAL`] if the range is out of bounds.
+    pub fn read(&self, offset: usize, out: &mut [u8]) -> Result {
+        let ptr = self.check(offset, out.len())?;
+        // SAFETY: The range is inside the mapping, checked above; `out` is valid for writes.
+        unsafe { bindings::memcpy_fromio(out.as_mut_ptr().cast(), ptr, out.len()) };
+        Ok(())
+    }
+
+    /// Returns the page frame number of the page at `offset`.
+    pub fn pfn(&self, offset: usize) -> Result<usize> {
+        self.check(offset, 1)?;
+        let phys = self.phys + offset as PhysAddr;
+        usize::try_from(phys >> PAGE_SHIFT).map_err(|_| EINVAL)
+    }
+
+    /// Returns an I/O memory mapping of the `len` bytes at `offset`.
+    ///
+    /// Returns [`EINVAL`] if the range is out of bounds.
+    ///
+    /// # Safety
+    ///
+    /// The mapping must not be used after `self` is dropped: the caller keeps `self` alive
+    /// until the importer gives the mapping back.
+    pub unsafe fn iosys_map(&self, offset: usize, len: usize) -> Result<IoSysMap> {
+        let ptr = self.check(offset, len)?;
+        // SAFETY: `ptr` maps `len` bytes of I/O memory for as long as `self` lives, which the
+        // caller guarantees covers every use.
+        Ok(unsafe { IoSysMap::from_vaddr_iomem(ptr) })
+    }
+
+    /// Maps the page-aligned sub-ranges `ranges` (offset, length) of the memory one after the
+    /// other into one kernel mapping, with the same caching.
+    ///
+    /// Returns [`EINVAL`] for an empty list or a range that is out of bounds or not page
+    /// aligned, and [`ENOMEM`] if the mapping fails.
+    #[cfg(CONFIG_VMAP_PFN)]
+    pub fn vmap(&self, ranges: &[(usize, usize)]) -> Result<IoVmap> {
+        let mut pfns = KVec::new();
+        for &(offset, len) in ranges {
+            self.check(offset, len)?;
+            if offset % PAGE_SIZE != 0 || len % PAGE_SIZE != 0 || len == 0 {
+                return Err(EINVAL);
+            }
+            let first = self.pfn(offset)?;
+            for i in 0..len / PAGE_SIZE {
+                pfns.push(first + i, GFP_KERNEL)?;
+            }
+        }
+        if pfns.is_empty() {
+            return Err(EINVAL);
+        }
+        let count = u32::try_from(pfns.len()).map_err(|_| EINVAL)?;
+        // SAFETY: Trivial C functions returning a protection value.
+        let prot = unsafe {
+            match self.caching {
+                Caching::WriteCombined => bindings::pgprot_kernel_writecombine(),
+                Caching::Uncached => bindings::pgprot_kernel_noncached(),
+            }
+        };
+        // CAST: `usize` is `unsigned long` in the kernel.
+        let pfns_ptr = pfns.as_mut_ptr().cast::<c_ulong>();
+        // SAFETY: `pfns` holds `count` page frames of this device memory, which has no
+        // `struct page`, as `vmap_pfn()` requires.
+        let ptr = unsafe { bindings::vmap_pfn(pfns_ptr, count, prot) };
+        // INVARIANT: `ptr` maps `count` pages of `self`'s memory until dropped.
+        Ok(IoVmap {
+            addr: NonNull::new(ptr).ok_or(ENOMEM)?,
+        })
+    }
+}
+
+impl Drop for IoMemory {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariants `addr` is a mapping made by `ioremap*()`, unmapped once.
+        unsafe { bindings::iounmap(self.addr.as_ptr()) };
+    }
+}
+
+/// A kernel mapping of scattered ranges of an [`IoMemory`], made by [`IoMemory::vmap`].
+///
+/// # Invariants
+///
+/// `addr` is a `vmap_pfn()` mapping of pages of device memory, unmapped on drop. It does not
+/// depend on the [`IoMemory`] it came from, but the same rule holds for it: the memory must stay
+/// the device's while the mapping is used.
+#[cfg(CONFIG_VMAP_PFN)]
+pub struct IoVmap {
+    addr: NonNull<c_void>,
+}
+
+// SAFETY: The mapping is a plain range of I/O memory; any thread may use or unmap it.
+#[cfg(CONFIG_VMAP_PFN)]
+unsafe impl Send for IoVmap {}
+// SAFETY: `IoVmap` has no methods that mutate through a shared reference.
+#[cfg(CONFIG_VMAP_PFN)]
+unsafe impl Sync for IoVmap {}
+
+#[cfg(CONFIG_VMAP_PFN)]
+impl IoVmap {
+    /// Returns the address of the mapping, in I/O memory.
+    pub fn addr(&self) -> *mut c_void {
+        self.addr.as_ptr()
+    }
+}
+
+#[cfg(CONFIG_VMAP_PFN)]
+impl Drop for IoVmap {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariants `addr` is a `vmap_pfn()` mapping, unmapped once.
+        unsafe { bindings::vunmap(self.addr.as_ptr()) };
+    }
+}
