@@ -6,7 +6,7 @@
 //! A `struct devmem_region *` is a counted reference to a [`Region`]; every function returning
 //! one gives the caller a reference, which `devmem_region_put()` drops.
 //!
-//! The functions are exported to modules by `exports.c`.
+//! `exports.c` defines the C functions on top of these and exports them to modules.
 
 use crate::region::{
     Caching,
@@ -43,7 +43,7 @@ const ALLOC_CONTIGUOUS: c_uint = 1 << 0;
 /// `dev` must be a device bound to the calling driver (the call comes from its probe), `name` a
 /// NUL-terminated string, and the range device memory of `dev` that nothing else uses.
 #[no_mangle]
-pub(crate) unsafe extern "C" fn devmem_region_register(
+pub(crate) unsafe extern "C" fn devmem_heap_capi_register(
     dev: *const Device,
     base: PhysAddr,
     size: u64,
@@ -86,7 +86,7 @@ pub(crate) unsafe extern "C" fn devmem_region_register(
 ///
 /// `name` must be a NUL-terminated string.
 #[no_mangle]
-pub(crate) unsafe extern "C" fn devmem_region_find(name: *const c_char) -> *mut Region {
+pub(crate) unsafe extern "C" fn devmem_heap_capi_find(name: *const c_char) -> *mut Region {
     // SAFETY: `name` is a NUL-terminated string, by the safety requirements.
     let name = unsafe { CStr::from_char_ptr(name) };
     match crate::registry::find(name) {
@@ -101,7 +101,7 @@ pub(crate) unsafe extern "C" fn devmem_region_find(name: *const c_char) -> *mut 
 ///
 /// `region` must be a reference returned by this module's functions, not used afterwards.
 #[no_mangle]
-pub(crate) unsafe extern "C" fn devmem_region_put(region: *mut Region) {
+pub(crate) unsafe extern "C" fn devmem_heap_capi_put(region: *mut Region) {
     // SAFETY: The caller gives up the reference it got from `Arc::into_raw`.
     drop(unsafe { Arc::from_raw(region) });
 }
@@ -112,7 +112,7 @@ pub(crate) unsafe extern "C" fn devmem_region_put(region: *mut Region) {
 ///
 /// `region` must be a reference returned by this module's functions.
 #[no_mangle]
-pub(crate) unsafe extern "C" fn devmem_region_unregister(region: *mut Region) {
+pub(crate) unsafe extern "C" fn devmem_heap_capi_unregister(region: *mut Region) {
     // SAFETY: `region` is a live reference, by the safety requirements.
     unsafe { (*region).unregister() };
 }
@@ -125,7 +125,7 @@ pub(crate) unsafe extern "C" fn devmem_region_unregister(region: *mut Region) {
 ///
 /// `region` must be a reference returned by this module's functions.
 #[no_mangle]
-pub(crate) unsafe extern "C" fn devmem_region_alloc(
+pub(crate) unsafe extern "C" fn devmem_heap_capi_alloc(
     region: *mut Region,
     len: usize,
     fd_flags: u32,

@@ -46,9 +46,7 @@ use kernel::{
         GpuBuddyParams, //
     },
     io::PhysAddr,
-    new_mutex,
-    new_spinlock,
-    new_srcu,
+    new_mutex, new_spinlock, new_srcu,
     page::PAGE_SIZE,
     pci,
     prelude::*,
@@ -205,9 +203,7 @@ impl Entered<'_> {
     /// Returns the region's PCI device as a bound device, with the BAR and the p2pdma
     /// provider, if the region is a PCI BAR.
     #[cfg(CONFIG_PCI_P2PDMA)]
-    pub(crate) fn pci(
-        &self,
-    ) -> Option<(&pci::Device<Bound>, &kernel::dma_buf::mmio::P2pProvider)> {
+    pub(crate) fn pci(&self) -> Option<(&pci::Device<Bound>, &kernel::dma_buf::mmio::P2pProvider)> {
         let owner = self.region.pci.as_ref()?;
         let p2p = owner.p2p.as_ref()?;
         let dev: &Device = owner.pdev.as_ref();
@@ -247,7 +243,10 @@ impl Region {
         let p2p = match kernel::dma_buf::mmio::P2pProvider::new(pdev, bar) {
             Ok(p2p) => Some(p2p),
             Err(e) => {
-                dev_warn!(pdev, "no p2pdma provider for BAR {bar} ({e:?}); CPU access only\n");
+                dev_warn!(
+                    pdev,
+                    "no p2pdma provider for BAR {bar} ({e:?}); CPU access only\n"
+                );
                 None
             }
         };
@@ -257,7 +256,7 @@ impl Region {
             #[cfg(CONFIG_PCI_P2PDMA)]
             p2p,
         };
-        Self::register(pdev.as_ref(), Memory::Io(memory), Some(owner), config)
+        Self::register(pdev.as_ref(), Memory::Io(memory), Some(owner), config, true)
     }
 
     /// Registers the `size` bytes of device memory at `phys` as a region of `dev` and publishes
@@ -279,7 +278,7 @@ impl Region {
     ) -> Result<Arc<Self>> {
         // SAFETY: The caller's promise is the one `IoMemory::map` needs.
         let memory = unsafe { IoMemory::map(phys, size, config.caching)? };
-        Self::register(dev, Memory::Io(memory), None, config)
+        Self::register(dev, Memory::Io(memory), None, config, true)
     }
 
     pub(crate) fn register(
@@ -287,13 +286,14 @@ impl Region {
         memory: Memory,
         pci: Option<PciOwner>,
         config: RegionConfig<'_>,
+        nodes: bool,
     ) -> Result<Arc<Self>> {
         let chunk = config.chunk_size;
         if chunk.as_usize() < PAGE_SIZE || memory.size() < chunk.as_usize() {
             return Err(EINVAL);
         }
         let size = memory.size() - memory.size() % chunk.as_usize();
-        let region = registry::publish(config.name, |names| {
+        let region = registry::publish(config.name, nodes, |names| {
             let buddy = GpuBuddy::new(GpuBuddyParams {
                 base_offset: 0,
                 size: size as u64,
@@ -508,13 +508,7 @@ impl Region {
         // From here on, dropping `inner` forgets the record and frees the blocks.
         let inner = BufferInner::new(self.clone(), blocks, ranges, len, id)?;
         let buf = Exported::new(Buffer::new(inner), len, flags, self.heap_name(placement))?;
-        if let Some(record) = self
-            .state
-            .lock()
-            .buffers
-            .iter_mut()
-            .find(|r| r.id == id)
-        {
+        if let Some(record) = self.state.lock().buffers.iter_mut().find(|r| r.id == id) {
             record.ino = buf.ino();
         }
         Ok(buf)

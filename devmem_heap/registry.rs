@@ -19,6 +19,7 @@ use crate::{
 use kernel::{
     debugfs::{
         Dir,
+        File,
         Scope, //
     },
     dma_heap::Heap,
@@ -38,6 +39,7 @@ kernel::sync::global_lock! {
     pub(crate) unsafe(uninit) static REGISTRY: Mutex<Registry> = Registry {
         entries: KVec::new(),
         root: None,
+        vmap_check: None,
     };
 }
 
@@ -53,6 +55,7 @@ pub(crate) struct Names {
 pub(crate) struct Registry {
     entries: KVec<Entry>,
     root: Option<Dir>,
+    vmap_check: Option<Pin<KBox<File<()>>>>,
 }
 
 struct Entry {
@@ -67,7 +70,15 @@ struct Entry {
 pub(crate) fn init() {
     // SAFETY: Called once, from the module initialiser, before any other use of `REGISTRY`.
     unsafe { REGISTRY.init() };
-    REGISTRY.lock().root = Some(Dir::new(c"devmem_heap"));
+    let root = Dir::new(c"devmem_heap");
+    // debugfs is best effort: the framework works without it.
+    let check = KBox::pin_init(
+        root.write_callback_file(c"vmap_check", (), &debugfs::vmap_check),
+        GFP_KERNEL,
+    );
+    let mut reg = REGISTRY.lock();
+    reg.vmap_check = check.ok();
+    reg.root = Some(root);
 }
 
 /// Checks that `name` is a valid region name: 1 to [`NAME_MAX`] bytes of ASCII letters, digits,
@@ -155,13 +166,15 @@ fn heap_of(
     Ok(heap)
 }
 
-/// Publishes the region that `make` creates under the name `name`, with its two heaps and its
-/// debugfs directory.
+/// Publishes the region that `make` creates under the name `name`, with its debugfs directory
+/// and, if `nodes`, its two heap nodes. (Only the KUnit suite makes regions without nodes: heap
+/// nodes cannot be removed, and its regions are short-lived.)
 ///
 /// Returns [`EINVAL`] for an invalid name, [`EEXIST`] if the name is taken or clashes with
 /// another region's heaps, and the errors of `make` and of adding the heaps.
 pub(crate) fn publish(
     name: &CStr,
+    nodes: bool,
     make: impl FnOnce(Names) -> Result<Arc<Region>>,
 ) -> Result<Arc<Region>> {
     validate(name)?;
@@ -171,21 +184,8 @@ pub(crate) fn publish(
     let region = make(names)?;
 
     let entry = &mut reg.entries[i];
-    let plain = heap_of(&mut entry.plain, names.plain)?;
-    let contiguous = heap_of(&mut entry.contiguous, names.contiguous)?;
-    plain.attach(Arc::new(
-        HeapBackend::new(region.clone(), Placement::Scattered),
-        GFP_KERNEL,
-    )?)?;
-    let attached = Arc::new(
-        HeapBackend::new(region.clone(), Placement::Contiguous),
-        GFP_KERNEL,
-    )
-    .map_err(Error::from)
-    .and_then(|backend| contiguous.attach(backend));
-    if let Err(e) = attached {
-        plain.detach();
-        return Err(e);
+    if nodes {
+        attach(entry, names, &region)?;
     }
     entry.region = Some(region.clone());
 
@@ -200,6 +200,26 @@ pub(crate) fn publish(
         reg.entries[i].debugfs = Some(scope);
     }
     Ok(region)
+}
+
+/// Attaches the heaps of `region` to the nodes of `entry`, adding the nodes the first time.
+fn attach(entry: &mut Entry, names: Names, region: &Arc<Region>) -> Result {
+    let plain = heap_of(&mut entry.plain, names.plain)?;
+    let contiguous = heap_of(&mut entry.contiguous, names.contiguous)?;
+    plain.attach(Arc::new(
+        HeapBackend::new(region.clone(), Placement::Scattered),
+        GFP_KERNEL,
+    )?)?;
+    let attached = Arc::new(
+        HeapBackend::new(region.clone(), Placement::Contiguous),
+        GFP_KERNEL,
+    )
+    .map_err(Error::from)
+    .and_then(|backend| contiguous.attach(backend));
+    if attached.is_err() {
+        plain.detach();
+    }
+    attached
 }
 
 /// Withdraws the region published under `name`: its heaps stay, with no backend, and its

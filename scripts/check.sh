@@ -30,7 +30,7 @@ judge() { # judge PLAN EXPECT: summary of the plan's last run
 t=$(date +%s)
 "$DEVMEM_TOP/scripts/vm.sh" check >/dev/null
 set +e
-expect=kunit,kselftest-dmabuf-heaps
+expect=kunit,kselftest-dmabuf-heaps,devmem-pattern
 for igt in $(grep -v '^#' "$DEVMEM_TOP/scripts/guest/igt.list"); do
 	expect+=,igt-$igt
 done

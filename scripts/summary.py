@@ -10,6 +10,10 @@ Sources, merged into one count:
     tools/testing/kunit/kunit.py parse.
   * kselftest: results/kselftest-*.log, KTAP, checked against its plan.
   * IGT: results/igt-*.log, its "Subtest NAME: RESULT" lines.
+  * Device memory: results/devmem-pattern.log, "expect REGION SIZE OFFSET
+    HEX" lines of patterns the guest wrote through mmap; each must be found
+    at OFFSET in the ivshmem backing file of that SIZE on the host, and in
+    no other backing file.
   * The console itself: any WARN, BUG, oops, lockdep, kmemleak, KASAN or
     UBSAN report is one failure each, printed with its lines.
   * The run: a timeout, a guest that did not finish its plan, an expected
@@ -165,6 +169,41 @@ def judge_igt(text):
     return passed, failed, skipped, reasons
 
 
+def judge_device_memory(run, text):
+    """Patterns the guest wrote, looked for in the host's backing files."""
+    images = {}
+    for img in sorted(glob.glob(os.path.join(run, "ivshmem*.img"))):
+        with open(img, "rb") as f:
+            images[img] = f.read()
+    passed = failed = 0
+    reasons = []
+    seen = set()
+    for m in re.finditer(r"^expect (\S+) (\d+) (\d+) ([0-9a-f]+)$", text, re.M):
+        region, size, off, pat = m.group(1), int(m.group(2)), int(m.group(3)), bytes.fromhex(m.group(4))
+        own = [i for i, data in images.items() if len(data) == size]
+        if len(own) != 1:
+            failed += 1
+            reasons.append(f"{region}: no single backing file of {size} bytes")
+            continue
+        seen.add(own[0])
+        data = images[own[0]]
+        where = f"{region}: {len(pat)} bytes at {off:#x} of {os.path.basename(own[0])}"
+        if data[off:off + len(pat)] != pat:
+            failed += 1
+            reasons.append(f"{where}: found {data[off:off + len(pat)].hex()}, wanted {pat.hex()}")
+        elif any(pat in d for i, d in images.items() if i != own[0]):
+            failed += 1
+            reasons.append(f"{where}: the pattern is in another device's backing file too")
+        else:
+            passed += 1
+            print(f"  device memory: {where}: found on the host", file=sys.stderr)
+    for img in images:
+        if img not in seen:
+            failed += 1
+            reasons.append(f"{os.path.basename(img)}: no pattern was checked in it")
+    return passed, failed, 0, reasons
+
+
 def judge_program(tally, run, name):
     log = os.path.join(run, "results", name + ".log")
     rcf = os.path.join(run, "results", name + ".rc")
@@ -180,6 +219,9 @@ def judge_program(tally, run, name):
     elif name.startswith("igt-"):
         p, f_, s, reasons = judge_igt(text)
         ok_rc = (0, 77)  # IGT: success, skip
+    elif name == "devmem-pattern":
+        p, f_, s, reasons = judge_device_memory(run, text)
+        ok_rc = (0,)
     else:
         raise SystemExit(f"summary.py: unknown result kind {name}")
     if rc not in ok_rc and f_ == 0:
@@ -217,7 +259,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--run", required=True)
     ap.add_argument("--ksrc", required=True)
-    ap.add_argument("--expect", default="", help="comma-separated: kunit, kselftest-NAME, igt-NAME")
+    ap.add_argument("--expect", default="", help="comma-separated: kunit, kselftest-NAME, igt-NAME, devmem-pattern")
     ap.add_argument("--plan", required=True)
     args = ap.parse_args()
 

@@ -5,8 +5,9 @@
 #
 # q35 under TCG (DEVMEM_KVM=1 opts into KVM), 2 vCPUs, the cached Debian sid
 # rootfs as the 9p root, the run directory as a second 9p share, and an
-# ivshmem-plain device whose BAR2 is a host file, behind a PCIe switch with a
-# spare hotplug-capable downstream port. The serial console is kept in
+# two ivshmem-plain devices whose BAR2s are host files (64 MiB and 128 MiB, so
+# that a size names a device), behind a PCIe switch with a spare
+# hotplug-capable downstream port. The serial console is kept in
 # $DEVMEM_CACHE/runs/PLAN/console.log; the QEMU monitor listens on
 # monitor.sock there. The whole run is bounded by DEVMEM_VM_TIMEOUT seconds.
 set -euo pipefail
@@ -20,7 +21,7 @@ timeout_s=${DEVMEM_VM_TIMEOUT:-900}
 run=$DEVMEM_CACHE/runs/$plan
 
 # A fresh run directory: results of an earlier run must never be read as
-# this run's. The ivshmem backing file starts zeroed.
+# this run's. The ivshmem backing files start zeroed.
 rm -rf "$run"
 mkdir -p "$run"/{results,tests,modules}
 install -m 0755 "$DEVMEM_TOP/scripts/guest/init.sh" "$run/init.sh"
@@ -30,6 +31,7 @@ cp "$DEVMEM_TOP/scripts/guest/igt.list" "$run/igt.list"
 cp "$build"/devmem-tests/* "$run/tests/"
 find "$build" -name '*.ko' -exec cp {} "$run/modules/" \;
 truncate -s 64M "$run/ivshmem0.img"
+truncate -s 128M "$run/ivshmem1.img"
 mkdir -p "$rootfs/devmem" "$rootfs/sbin"
 cmp -s "$DEVMEM_TOP/scripts/guest/devmem-init" "$rootfs/sbin/devmem-init" ||
 	install -m 0755 "$DEVMEM_TOP/scripts/guest/devmem-init" "$rootfs/sbin/devmem-init"
@@ -58,8 +60,11 @@ qemu=(
 	-device x3130-upstream,id=sw0,bus=rp0
 	-device xio3130-downstream,id=sw0p0,bus=sw0,chassis=2,slot=0
 	-device xio3130-downstream,id=sw0p1,bus=sw0,chassis=3,slot=1
+	-device xio3130-downstream,id=sw0p2,bus=sw0,chassis=4,slot=2
 	-object "memory-backend-file,id=vram0,share=on,mem-path=$run/ivshmem0.img,size=64M"
 	-device ivshmem-plain,id=ivshmem0,memdev=vram0,bus=sw0p0
+	-object "memory-backend-file,id=vram1,share=on,mem-path=$run/ivshmem1.img,size=128M"
+	-device ivshmem-plain,id=ivshmem1,memdev=vram1,bus=sw0p2
 )
 
 step "booting the VM, plan '$plan' (console: $run/console.log)"

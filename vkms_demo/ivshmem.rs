@@ -14,8 +14,7 @@ use crate::region::{
 };
 use kernel::{
     device::Core,
-    driver,
-    pci,
+    driver, pci,
     prelude::*,
     str::{
         BStr,
@@ -55,13 +54,19 @@ pub(crate) fn register(
 ) -> Result<Pin<KBox<driver::Registration<pci::Adapter<Ivshmem>>>>> {
     // SAFETY: Called once, from the module initialiser, before the driver is registered.
     unsafe { NAMES.init() };
-    KBox::pin_init(driver::Registration::new(c"devmem_ivshmem", module), GFP_KERNEL)
+    KBox::pin_init(
+        driver::Registration::new(c"devmem_ivshmem", module),
+        GFP_KERNEL,
+    )
 }
 
 /// Returns the region name of the device named `dev_name` (its PCI address).
 fn region_name(dev_name: &CStr) -> Result<CString> {
     let mut names = NAMES.lock();
-    let index = match names.iter().position(|n| n.to_bytes() == dev_name.to_bytes()) {
+    let index = match names
+        .iter()
+        .position(|n| n.to_bytes() == dev_name.to_bytes())
+    {
         Some(index) => index,
         None => {
             names.push(CString::try_from(dev_name)?, GFP_KERNEL)?;

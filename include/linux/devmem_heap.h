@@ -5,6 +5,8 @@
  * A driver registers a range of its device memory as a region; the region
  * appears as /dev/dma_heap/<name> and /dev/dma_heap/<name>-contiguous, and
  * drivers allocate dma-bufs from it directly with devmem_region_alloc().
+ * The functions are documented where they are defined, in
+ * drivers/dma-buf/devmem/devmem_heap/exports.c.
  */
 #ifndef _LINUX_DEVMEM_HEAP_H
 #define _LINUX_DEVMEM_HEAP_H
@@ -22,72 +24,17 @@ struct dma_buf;
 /* devmem_region_alloc() flags */
 #define DEVMEM_ALLOC_CONTIGUOUS	BIT(0)	/* one contiguous block */
 
-/**
- * devmem_region_register() - publish device memory as dma-buf heaps
- * @dev: the device owning the memory, bound to the calling driver
- * @base: physical address of the memory, page aligned
- * @size: size of the memory in bytes, page aligned
- * @name: base name of the heaps: 1 to 48 of [A-Za-z0-9_.-]
- * @chunk_size: smallest allocation, a power of two of at least PAGE_SIZE
- * @flags: DEVMEM_REGION_* flags
- *
- * The region is withdrawn when @dev is unbound: its heaps stay, but fail
- * with -ENODEV until a region of the same name registers again.
- *
- * Context: Process context, from the driver's probe.
- * Return: a reference to the region, to drop with devmem_region_put(), or
- * an ERR_PTR(): -EINVAL for a bad name, range, chunk size or flag, -EEXIST
- * if the name is in use, -ENOMEM.
- */
 struct devmem_region *devmem_region_register(struct device *dev,
 					     phys_addr_t base, u64 size,
 					     const char *name, u64 chunk_size,
 					     unsigned int flags);
 
-/**
- * devmem_region_find() - look a live region up by name
- * @name: the region's name
- *
- * Context: Process context.
- * Return: a reference to the region, to drop with devmem_region_put(), or
- * NULL if no live region has that name.
- */
 struct devmem_region *devmem_region_find(const char *name);
 
-/**
- * devmem_region_put() - drop a reference to a region
- * @region: the reference
- *
- * Context: Process context.
- */
 void devmem_region_put(struct devmem_region *region);
 
-/**
- * devmem_region_unregister() - withdraw a region before its device goes
- * @region: the region
- *
- * Waits for every allocation and mapping in progress. Idempotent.
- *
- * Context: Process context; sleeps.
- */
 void devmem_region_unregister(struct devmem_region *region);
 
-/**
- * devmem_region_alloc() - allocate a dma-buf from a region
- * @region: the region
- * @len: size in bytes, rounded up to the page size
- * @fd_flags: file flags of the buffer: O_RDONLY, O_WRONLY or O_RDWR, and
- *            O_CLOEXEC
- * @flags: DEVMEM_ALLOC_* flags
- *
- * The buffer is zero-filled.
- *
- * Context: Process context; sleeps.
- * Return: the buffer, to drop with dma_buf_put(), or an ERR_PTR(): -EINVAL
- * for a zero length, a length larger than the region or a bad flag,
- * -ENODEV if the region is withdrawn, -ENOMEM if it cannot hold the
- * buffer now.
- */
 struct dma_buf *devmem_region_alloc(struct devmem_region *region, size_t len,
 				    u32 fd_flags, unsigned int flags);
 

@@ -291,11 +291,11 @@ impl DmaBuf {
         };
         // CAST: `MAX_SCHEDULE_TIMEOUT` is `LONG_MAX`, which an unsigned long holds.
         let forever = c_long::MAX as c_ulong;
+        // SAFETY: `self` is a valid dma-buf; its `resv` never changes.
+        let resv = unsafe { (*self.as_raw()).resv };
         // SAFETY: `resv` is valid for the buffer's lifetime; the wait takes no lock the caller
         // may hold, as `begin_cpu_access` runs without the reservation lock.
-        let ret = unsafe {
-            bindings::dma_resv_wait_timeout((*self.as_raw()).resv, usage, true, forever)
-        };
+        let ret = unsafe { bindings::dma_resv_wait_timeout(resv, usage, true, forever) };
         // CAST: The return value is a remaining timeout or a negative error code.
         to_result(ret.min(0) as c_int)
     }

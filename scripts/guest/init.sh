@@ -53,6 +53,15 @@ show_devices() {
 	done
 }
 
+show_regions() {
+	for d in /sys/kernel/debug/devmem_heap/*/; do
+		[ -e "$d/stats" ] || continue
+		say "devmem-heap region ${d%/}:"
+		sed 's/^/  /' "$d/stats"
+		sed 's/^/  buffer: /' "$d/buffers"
+	done
+}
+
 case "$plan" in
 check)
 	show_devices
@@ -64,6 +73,9 @@ check)
 	grep -v '^#' /devmem/igt.list | while read -r t; do
 		IGT_FORCE_DRIVER=vkms run "igt-$t" "/usr/libexec/igt-gpu-tools/$t"
 	done
+	# Last: patterns in device memory that the host looks for afterwards.
+	run devmem-pattern /devmem/tests/devmem_heap pattern
+	show_regions
 	kmemleak_scan
 	;;
 demo)

@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The Rust side of the C face of devmem-heap (capi.rs), for exports.c only.
+ */
+#ifndef _DEVMEM_HEAP_CAPI_H
+#define _DEVMEM_HEAP_CAPI_H
+
+#include <linux/types.h>
+
+struct device;
+struct devmem_region;
+struct dma_buf;
+
+struct devmem_region *devmem_heap_capi_register(struct device *dev,
+						phys_addr_t base, u64 size,
+						const char *name,
+						u64 chunk_size,
+						unsigned int flags);
+struct devmem_region *devmem_heap_capi_find(const char *name);
+void devmem_heap_capi_put(struct devmem_region *region);
+void devmem_heap_capi_unregister(struct devmem_region *region);
+struct dma_buf *devmem_heap_capi_alloc(struct devmem_region *region,
+				       size_t len, u32 fd_flags,
+				       unsigned int flags);
+
+#endif /* _DEVMEM_HEAP_CAPI_H */

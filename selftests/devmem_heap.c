@@ -1,0 +1,676 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * devmem-heap regions of real devices (those with a "bar:" in their debugfs
+ * stats) through the real dma-heap uAPI: bad input and its errno, the
+ * region left fully free afterwards, mmap semantics, the exporter's name,
+ * fragmentation of the contiguous heap, exhaustion, import into vgem with
+ * a read-back through an in-kernel importer's vmap of the buffer vgem
+ * exports back, unbind and bind of the device, and a multi-process stress
+ * run.
+ *
+ * With the argument "pattern" it instead writes a random pattern through
+ * mmap at a random offset of a buffer of every region and prints, for the
+ * host to check in the device's backing file:
+ *   expect <region> <region size> <offset in the BAR> <pattern in hex>
+ */
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <linux/dma-buf.h>
+#include <linux/dma-heap.h>
+#include <drm/drm.h>
+
+#include "kselftest.h"
+
+#define DEBUGFS		"/sys/kernel/debug/devmem_heap"
+#define BUFINFO		"/sys/kernel/debug/dma_buf/bufinfo"
+#define PAGE		4096UL
+#define VMAP_CHECK	DEBUGFS "/vmap_check"
+#define MAX_REGIONS	8
+#define MAX_RANGES	64
+#define STRESS_SECONDS	30
+#define STRESS_PROCS	4
+
+struct region {
+	char name[64];
+	unsigned long long size;
+};
+
+static struct region regions[MAX_REGIONS];
+static int nregions;
+
+/* Reads "key: value" from a region's debugfs stats; -1 if absent. */
+static long long stat_of(const char *region, const char *key)
+{
+	char path[512], line[256];
+	size_t klen = strlen(key);
+	long long val = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), DEBUGFS "/%s/stats", region);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, key, klen) && line[klen] == ':') {
+			val = strtoll(line + klen + 1, NULL, 0);
+			break;
+		}
+	}
+	fclose(f);
+	return val;
+}
+
+static void find_regions(void)
+{
+	struct dirent *e;
+	DIR *d = opendir(DEBUGFS);
+
+	if (!d)
+		return;
+	while ((e = readdir(d)) && nregions < MAX_REGIONS) {
+		if (e->d_name[0] == '.' || stat_of(e->d_name, "bar") < 0)
+			continue;
+		snprintf(regions[nregions].name, sizeof(regions[0].name), "%.63s",
+			 e->d_name);
+		regions[nregions].size = stat_of(e->d_name, "size");
+		nregions++;
+	}
+	closedir(d);
+}
+
+static int open_heap(const char *region, int contiguous)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "/dev/dma_heap/%.63s%s", region,
+		 contiguous ? "-contiguous" : "");
+	return open(path, O_RDWR | O_CLOEXEC);
+}
+
+/* Allocates; returns the fd or -errno. */
+static int heap_alloc(int heap, unsigned long long len, unsigned int fd_flags,
+		      unsigned long long heap_flags)
+{
+	struct dma_heap_allocation_data data = {
+		.len = len,
+		.fd_flags = fd_flags,
+		.heap_flags = heap_flags,
+	};
+
+	if (ioctl(heap, DMA_HEAP_IOCTL_ALLOC, &data) < 0)
+		return -errno;
+	return data.fd;
+}
+
+/* Whether the region is completely free with no live buffer. */
+static int region_idle(const struct region *r)
+{
+	return stat_of(r->name, "free") == (long long)r->size &&
+	       stat_of(r->name, "used") == 0 &&
+	       stat_of(r->name, "live_buffers") == 0;
+}
+
+/* Looks the buffer with inode @ino up in the region's debugfs buffers. */
+static int buffer_ranges(const char *region, unsigned long ino,
+			 unsigned long long *off, unsigned long long *len,
+			 int max)
+{
+	char path[512], line[4096];
+	int n = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), DEBUGFS "/%s/buffers", region);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		char *tok, *save;
+		unsigned long lino;
+
+		line[strcspn(line, "\n")] = 0;
+		lino = strtoul(line, NULL, 10);
+		if (lino != ino)
+			continue;
+		n = 0;
+		strtok_r(line, " ", &save);		/* ino */
+		strtok_r(NULL, " ", &save);		/* size */
+		strtok_r(NULL, " ", &save);		/* placement */
+		while ((tok = strtok_r(NULL, " ", &save)) && n < max) {
+			if (sscanf(tok, "%llx+%llx", &off[n], &len[n]) == 2)
+				n++;
+		}
+		break;
+	}
+	fclose(f);
+	return n;
+}
+
+/* The offset in the region of byte @at of the buffer with inode @ino. */
+static long long region_offset(const char *region, unsigned long ino,
+			       unsigned long long at)
+{
+	unsigned long long off[MAX_RANGES], len[MAX_RANGES];
+	int i, n = buffer_ranges(region, ino, off, len, MAX_RANGES);
+
+	for (i = 0; i < n; i++) {
+		if (at < len[i])
+			return off[i] + at;
+		at -= len[i];
+	}
+	return -1;
+}
+
+static unsigned long ino_of(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) ? 0 : st.st_ino;
+}
+
+static int bufinfo_exporter(unsigned long ino, char *exp, size_t n)
+{
+	char line[512], name[128];
+	unsigned long lino;
+	FILE *f = fopen(BUFINFO, "r");
+	int found = 0;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%*u %*x %*x %*d %127s %lu", name, &lino) == 2 &&
+		    lino == ino) {
+			snprintf(exp, n, "%s", name);
+			found = 1;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+static void test_bad_input(const struct region *r)
+{
+	int heap = open_heap(r->name, 0), cheap = open_heap(r->name, 1);
+	int ok = heap >= 0 && cheap >= 0;
+
+	ok = ok && heap_alloc(heap, 0, O_RDWR, 0) == -EINVAL;
+	ok = ok && heap_alloc(cheap, 0, O_RDWR, 0) == -EINVAL;
+	ok = ok && heap_alloc(heap, r->size + PAGE, O_RDWR, 0) == -EINVAL;
+	ok = ok && heap_alloc(cheap, r->size + PAGE, O_RDWR, 0) == -EINVAL;
+	ok = ok && heap_alloc(heap, ~0ULL, O_RDWR, 0) == -EINVAL;
+	ok = ok && heap_alloc(heap, PAGE, O_RDWR | O_NONBLOCK, 0) == -EINVAL;
+	ok = ok && heap_alloc(cheap, PAGE, O_RDWR | 0x80000000, 0) == -EINVAL;
+	ok = ok && heap_alloc(heap, PAGE, O_RDWR, 1) == -EINVAL;
+	ok = ok && heap_alloc(cheap, PAGE, O_RDWR, 1ULL << 63) == -EINVAL;
+	ok = ok && region_idle(r);
+	ksft_test_result(ok, "%s: zero, oversized, bad flags: EINVAL\n", r->name);
+	close(heap);
+	close(cheap);
+}
+
+static void test_mmap_rules(const struct region *r)
+{
+	int heap = open_heap(r->name, 0);
+	size_t size = 4 * PAGE;
+	int fd = heap_alloc(heap, size - 100, O_RDWR | O_CLOEXEC, 0);
+	int ok = fd >= 0, i;
+	char exp[128] = "";
+	unsigned char *p;
+
+	if (ok) {
+		/* Rounded up to the page size, exporter is the heap. */
+		ok = lseek(fd, 0, SEEK_END) == (off_t)size;
+		ok = ok && (fcntl(fd, F_GETFD) & FD_CLOEXEC);
+		ok = ok && bufinfo_exporter(ino_of(fd), exp, sizeof(exp)) &&
+		     !strcmp(exp, r->name);
+		/* Past the end, at an offset beyond the size, private. */
+		errno = 0;
+		ok = ok && mmap(NULL, size + PAGE, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED &&
+		     errno == EINVAL;
+		errno = 0;
+		ok = ok && mmap(NULL, PAGE, PROT_READ, MAP_SHARED, fd, size) == MAP_FAILED &&
+		     errno == EINVAL;
+		errno = 0;
+		ok = ok && mmap(NULL, 2 * PAGE, PROT_READ, MAP_SHARED, fd,
+				3 * PAGE) == MAP_FAILED && errno == EINVAL;
+		errno = 0;
+		ok = ok && mmap(NULL, PAGE, PROT_READ | PROT_WRITE,
+				MAP_PRIVATE, fd, 0) == MAP_FAILED && errno == EINVAL;
+		/* A mapping at a page offset sees the right page. */
+		p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		ok = ok && p != MAP_FAILED;
+		if (p != MAP_FAILED) {
+			for (i = 0; i < 4; i++)
+				memset(p + i * PAGE, 'a' + i, PAGE);
+			munmap(p, size);
+		}
+		p = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, fd, 2 * PAGE);
+		ok = ok && p != MAP_FAILED && p[0] == 'c' && p[PAGE - 1] == 'c';
+		if (p != MAP_FAILED)
+			munmap(p, PAGE);
+		close(fd);
+	}
+	ok = ok && region_idle(r);
+	ksft_test_result(ok, "%s: rounding, CLOEXEC, exporter, mmap bounds and offset\n",
+			 r->name);
+	close(heap);
+}
+
+static int all_zero(const unsigned char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (p[i])
+			return 0;
+	return 1;
+}
+
+/* Buffers reusing dirtied memory come back zero-filled. */
+static void test_zeroed(const struct region *r)
+{
+	int heap = open_heap(r->name, 0);
+	size_t size = 1 << 20;
+	int ok = 1, round, fd;
+	unsigned char *p;
+
+	for (round = 0; round < 2 && ok; round++) {
+		fd = heap_alloc(heap, size, O_RDWR, 0);
+		ok = fd >= 0;
+		if (!ok)
+			break;
+		p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		ok = p != MAP_FAILED && all_zero(p, size);
+		if (p != MAP_FAILED) {
+			memset(p, 0xa5, size);
+			munmap(p, size);
+		}
+		close(fd);
+	}
+	ok = ok && region_idle(r);
+	ksft_test_result(ok, "%s: buffers over dirtied memory are zero-filled\n", r->name);
+	close(heap);
+}
+
+static void test_fragmentation(const struct region *r)
+{
+	int heap = open_heap(r->name, 0), cheap = open_heap(r->name, 1);
+	unsigned long long piece = r->size / 16;
+	int fds[16], i, fd, ok = 1;
+
+	for (i = 0; i < 16; i++) {
+		fds[i] = heap_alloc(cheap, piece, O_RDWR, 0);
+		ok = ok && fds[i] >= 0;
+	}
+	/* Full: both heaps report exhaustion at once. */
+	ok = ok && stat_of(r->name, "free") == 0;
+	ok = ok && heap_alloc(heap, PAGE, O_RDWR, 0) == -ENOMEM;
+	ok = ok && heap_alloc(cheap, PAGE, O_RDWR, 0) == -ENOMEM;
+	for (i = 0; i < 16; i += 2)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	/* Half free, in pieces that do not touch. */
+	ok = ok && stat_of(r->name, "largest_free_block") == (long long)piece;
+	ok = ok && heap_alloc(cheap, 2 * piece, O_RDWR, 0) == -ENOMEM;
+	fd = heap_alloc(heap, 2 * piece, O_RDWR, 0);
+	ok = ok && fd >= 0;
+	if (fd >= 0)
+		close(fd);
+	for (i = 1; i < 16; i += 2)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	ok = ok && region_idle(r) &&
+	     stat_of(r->name, "largest_free_block") == (long long)r->size;
+	/* Contiguous larger than the largest free block: ENOMEM. */
+	ksft_test_result(ok, "%s: exhaustion and fragmentation ENOMEM\n", r->name);
+	close(heap);
+	close(cheap);
+}
+
+/* The card whose driver is vgem, or -1. */
+static int open_vgem(void)
+{
+	char path[64];
+	int i, fd;
+
+	for (i = 0; i < 8; i++) {
+		struct drm_version v = { 0 };
+		char name[16] = "";
+
+		snprintf(path, sizeof(path), "/dev/dri/card%d", i);
+		fd = open(path, O_RDWR | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		v.name = name;
+		v.name_len = sizeof(name) - 1;
+		if (!ioctl(fd, DRM_IOCTL_VERSION, &v) && !strcmp(name, "vgem"))
+			return fd;
+		close(fd);
+	}
+	return -1;
+}
+
+/*
+ * In-kernel importer check: whether the bytes at @off of the dma-buf @fd
+ * read through dma_buf_vmap() are @n bytes of @pat. Returns 0 or -errno.
+ */
+static int kernel_vmap_check(int fd, size_t off, const unsigned char *pat, size_t n)
+{
+	char cmd[64 + 512];
+	int len, i, ret = 0;
+	int f = open(VMAP_CHECK, O_WRONLY);
+
+	if (f < 0)
+		return -errno;
+	len = snprintf(cmd, sizeof(cmd), "%d %zu ", fd, off);
+	for (i = 0; i < (int)n && len < (int)sizeof(cmd) - 3; i++)
+		len += snprintf(cmd + len, sizeof(cmd) - len, "%02x", pat[i]);
+	if (write(f, cmd, len) != len)
+		ret = -errno;
+	close(f);
+	return ret;
+}
+
+static unsigned char pattern_byte(size_t i)
+{
+	return (unsigned char)(i * 7 + 3);
+}
+
+/*
+ * Import into vgem (which only attaches), export it back from vgem, and read
+ * the pattern through that fd with an in-kernel importer's vmap: scattered
+ * buffers get a stitched mapping, contiguous ones a window of the BAR.
+ */
+static void test_vgem_import(const struct region *r, int contiguous)
+{
+	int heap = open_heap(r->name, contiguous), vgem = open_vgem();
+	size_t size = 65 * PAGE, offs[] = { 0, PAGE - 8, 33 * PAGE + 5, 65 * PAGE - 32 };
+	struct drm_prime_handle prime = { 0 }, back = { 0 };
+	struct drm_gem_close cl = { 0 };
+	unsigned char want[32], wrong[32];
+	int fd, ok, i, j;
+	unsigned char *p;
+
+	fd = heap_alloc(heap, size, O_RDWR, 0);
+	ok = vgem >= 0 && fd >= 0;
+	if (ok) {
+		p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		ok = p != MAP_FAILED;
+		if (ok) {
+			for (i = 0; i < (int)size; i++)
+				p[i] = pattern_byte(i);
+			munmap(p, size);
+		}
+		prime.fd = fd;
+		ok = ok && !ioctl(vgem, DRM_IOCTL_PRIME_FD_TO_HANDLE, &prime);
+		if (!ok)
+			ksft_print_msg("vgem import: %s\n", strerror(errno));
+		back.handle = prime.handle;
+		back.flags = DRM_CLOEXEC | DRM_RDWR;
+		ok = ok && !ioctl(vgem, DRM_IOCTL_PRIME_HANDLE_TO_FD, &back);
+		/* vgem hands back the very buffer it imported. */
+		ok = ok && ino_of(back.fd) == ino_of(fd);
+		for (i = 0; ok && i < (int)ARRAY_SIZE(offs); i++) {
+			for (j = 0; j < (int)sizeof(want); j++) {
+				want[j] = pattern_byte(offs[i] + j);
+				wrong[j] = want[j] ^ (j == 17);
+			}
+			ok = kernel_vmap_check(back.fd, offs[i], want, sizeof(want)) == 0;
+			if (!ok)
+				ksft_print_msg("vmap read at %zu: %s\n", offs[i], strerror(errno));
+			/* The check can fail: one wrong bit is EIO. */
+			ok = ok && kernel_vmap_check(back.fd, offs[i], wrong,
+						     sizeof(wrong)) == -EIO;
+		}
+		/* Past the end of the buffer. */
+		ok = ok && kernel_vmap_check(back.fd, size - 8, want, 16) == -EINVAL;
+		if (back.fd > 0)
+			close(back.fd);
+		cl.handle = prime.handle;
+		if (prime.handle)
+			ioctl(vgem, DRM_IOCTL_GEM_CLOSE, &cl);
+		close(fd);
+	}
+	ok = ok && region_idle(r);
+	ksft_test_result(ok, "%s%s: vgem import and re-export; vmap reads the pattern\n",
+			 r->name, contiguous ? "-contiguous" : "");
+	if (vgem >= 0)
+		close(vgem);
+	close(heap);
+}
+
+static int write_str(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY), ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, s, strlen(s)) != (ssize_t)strlen(s))
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+/* The PCI device of a region, from its stats. */
+static int region_device(const char *region, char *dev, size_t n)
+{
+	char path[512], line[256];
+	int found = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), DEBUGFS "/%s/stats", region);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, "device: ", 8)) {
+			line[strcspn(line, "\n")] = 0;
+			snprintf(dev, n, "%.63s", line + 8);
+			found = 1;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+/*
+ * Unbind the device: the heap nodes stay and fail with ENODEV, the region
+ * leaves debugfs. Bind it again: the same nodes work again.
+ */
+static void test_rebind(const struct region *r)
+{
+	int heap = open_heap(r->name, 0), cheap = open_heap(r->name, 1);
+	char dev[64] = "", path[600];
+	int ok, fd;
+
+	ok = heap >= 0 && cheap >= 0 && region_device(r->name, dev, sizeof(dev));
+	ok = ok && !write_str("/sys/bus/pci/drivers/devmem_ivshmem/unbind", dev);
+	snprintf(path, sizeof(path), DEBUGFS "/%s", r->name);
+	ok = ok && access(path, F_OK) && errno == ENOENT;
+	ok = ok && heap_alloc(heap, PAGE, O_RDWR, 0) == -ENODEV;
+	ok = ok && heap_alloc(cheap, PAGE, O_RDWR, 0) == -ENODEV;
+	ok = ok && !write_str("/sys/bus/pci/drivers/devmem_ivshmem/bind", dev);
+	fd = ok ? heap_alloc(heap, PAGE, O_RDWR, 0) : -1;
+	ok = ok && fd >= 0;
+	if (fd >= 0)
+		close(fd);
+	fd = ok ? heap_alloc(cheap, PAGE, O_RDWR, 0) : -1;
+	ok = ok && fd >= 0;
+	if (fd >= 0)
+		close(fd);
+	ok = ok && region_idle(r);
+	ksft_test_result(ok, "%s: unbound: ENODEV from the same nodes; bound again: back\n",
+			 r->name);
+	close(heap);
+	close(cheap);
+}
+
+/* One stress worker: returns the number of verification failures. */
+static int stress_worker(const struct region *r, unsigned int seed, time_t end)
+{
+	int heaps[2] = { open_heap(r->name, 0), open_heap(r->name, 1) };
+	unsigned long long max = r->size / 8;
+	int bad = 0;
+
+	srand(seed);
+	while (time(NULL) < end) {
+		int h = rand() & 1;
+		size_t len = ((size_t)rand() % (max / PAGE) + 1) * PAGE;
+		unsigned char tag = rand();
+		size_t i;
+		int fd = heap_alloc(heaps[h], len, O_RDWR, 0);
+		unsigned int *p;
+
+		if (fd == -ENOMEM)
+			continue;
+		if (fd < 0) {
+			bad++;
+			continue;
+		}
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (p == MAP_FAILED) {
+			bad++;
+			close(fd);
+			continue;
+		}
+		if (!all_zero((void *)p, len))
+			bad++;
+		for (i = 0; i < len / 4; i += 97)
+			p[i] = (unsigned int)i ^ tag;
+		for (i = 0; i < len / 4; i += 97)
+			if (p[i] != ((unsigned int)i ^ tag))
+				bad++;
+		munmap(p, len);
+		close(fd);
+	}
+	close(heaps[0]);
+	close(heaps[1]);
+	return bad;
+}
+
+static void test_stress(void)
+{
+	pid_t pids[MAX_REGIONS * STRESS_PROCS];
+	time_t end = time(NULL) + STRESS_SECONDS;
+	int i, n = 0, ok = 1, status;
+
+	for (i = 0; i < nregions * STRESS_PROCS; i++) {
+		pids[n] = fork();
+		if (pids[n] == 0)
+			_exit(stress_worker(&regions[i / STRESS_PROCS], i + 1, end) ? 1 : 0);
+		if (pids[n] > 0)
+			n++;
+	}
+	for (i = 0; i < n; i++)
+		ok = ok && waitpid(pids[i], &status, 0) == pids[i] &&
+		     WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	for (i = 0; i < nregions; i++) {
+		long long allocs = stat_of(regions[i].name, "allocs");
+
+		ksft_print_msg("%s: %lld allocations in %d s\n", regions[i].name,
+			       allocs, STRESS_SECONDS);
+		ok = ok && region_idle(&regions[i]) && allocs > 100;
+	}
+	ksft_test_result(ok, "stress: %d processes x %d s, regions idle after\n",
+			 n, STRESS_SECONDS);
+}
+
+/*
+ * "pattern" mode: see the top of the file. Runs in a child that keeps the
+ * buffers allocated until power-off; reports 0 or 1 on @status_fd.
+ */
+static int write_patterns(int status_fd)
+{
+	int i, j;
+
+	srand(time(NULL) ^ getpid());
+	for (i = 0; i < nregions; i++) {
+		const struct region *r = &regions[i];
+		int heap = open_heap(r->name, 0);
+		size_t size = (1 << 20) + 5 * PAGE;
+		unsigned long long at = ((size_t)rand() % (size - 64)) & ~7ULL;
+		unsigned char pat[64], *p;
+		long long off;
+		int fd = heap_alloc(heap, size, O_RDWR, 0);
+
+		if (fd < 0)
+			goto fail;
+		for (j = 0; j < (int)sizeof(pat); j++)
+			pat[j] = rand();
+		p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (p == MAP_FAILED)
+			goto fail;
+		memcpy(p + at, pat, sizeof(pat));
+		munmap(p, size);
+		/* The pattern must not cross a range boundary: write both. */
+		off = region_offset(r->name, ino_of(fd), at);
+		if (off < 0 || region_offset(r->name, ino_of(fd), at + 63) != off + 63)
+			goto fail;
+		printf("expect %s %llu %lld ", r->name, r->size, off);
+		for (j = 0; j < (int)sizeof(pat); j++)
+			printf("%02x", pat[j]);
+		printf("\n");
+		/* Leak the fd on purpose: the bytes stay there until power-off. */
+	}
+	fflush(stdout);
+	if (write(status_fd, "0", 1) != 1)
+		return 1;
+	close(status_fd);
+	pause();
+	return 0;
+fail:
+	if (write(status_fd, "1", 1) != 1)
+		return 1;
+	return 1;
+}
+
+int main(int argc, char **argv)
+{
+	int i;
+
+	find_regions();
+	if (argc > 1 && !strcmp(argv[1], "pattern")) {
+		if (!nregions)
+			return 1;
+		int pipefd[2];
+		char status = '1';
+
+		if (pipe(pipefd))
+			return 1;
+		if (fork() == 0) {
+			close(pipefd[0]);
+			return write_patterns(pipefd[1]);
+		}
+		close(pipefd[1]);
+		if (read(pipefd[0], &status, 1) != 1)
+			return 1;
+		return status != '0';
+	}
+
+	ksft_print_header();
+	if (!nregions)
+		ksft_exit_skip("no devmem-heap region of a device\n");
+	ksft_set_plan(nregions * 7 + 1);
+	for (i = 0; i < nregions; i++) {
+		ksft_print_msg("region %s: %llu bytes\n", regions[i].name, regions[i].size);
+		test_bad_input(&regions[i]);
+		test_mmap_rules(&regions[i]);
+		test_zeroed(&regions[i]);
+		test_fragmentation(&regions[i]);
+		test_vgem_import(&regions[i], 0);
+		test_vgem_import(&regions[i], 1);
+		test_rebind(&regions[i]);
+	}
+	test_stress();
+	ksft_finished();
+}
