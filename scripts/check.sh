@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # make check: lint, build what changed, boot the test VM once with the whole test
-# plan, judge it, then prove the harness can fail: one boot loads a KUnit
-# case that must fail, another injects a WARN; each must turn its run red.
+# plan, judge it, boot once more with the ivshmem region renamed, then prove
+# the harness can fail: one boot loads a KUnit case that must fail, another
+# injects a WARN; each must turn its run red.
 # Prints the time each phase took. The last line is the merged summary,
 # "N passed, N failed, N skipped"; exit status is non-zero on any failure.
 set -euo pipefail
@@ -41,6 +42,18 @@ judge check "$expect" | tee "$DEVMEM_CACHE/runs/check/summary.txt"
 set -e
 phase "VM: test plan" "$t"
 read -r passed _ failed _ skipped _ < <(tail -n 1 "$DEVMEM_CACHE/runs/check/summary.txt")
+
+# A short boot with the ivshmem region renamed by its module parameter.
+t=$(date +%s)
+echo "== region names: devmem_heap.ivshmem_name=vram =="
+"$DEVMEM_TOP/scripts/vm.sh" names kunit.enable=0 devmem_heap.ivshmem_name=vram >/dev/null 2>&1 || true
+set +e
+judge names kselftest-names >"$DEVMEM_CACHE/runs/names/summary.txt"
+set -e
+sed -n '/results by source/,$p' "$DEVMEM_CACHE/runs/names/summary.txt"
+read -r p _ f _ s _ < <(tail -n 1 "$DEVMEM_CACHE/runs/names/summary.txt")
+passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+phase "VM: region names" "$t"
 
 # Harness self-check. Each run must fail, and for the injected reason.
 selfcheck() { # selfcheck PLAN KERNEL-ARGS EXPECT MUST-MATCH WHAT

@@ -19,3 +19,17 @@ sed -n '/devmem-guest: /,$p' "$run/console.log" | grep -v '^\[ *[0-9.]*\]' || tr
 if ! grep -q "devmem-guest: plan $plan finished" "$run/console.log"; then
 	die "the VM did not finish plan $plan (console: $run/console.log)"
 fi
+# The host's side: the message, read out of each ivshmem backing file.
+[ "$plan" = demo ] || exit 0
+echo
+echo "== on the host: the same bytes in the ivshmem backing files =="
+grep '^expect ' "$run/results/devmem-pattern.log" | while read -r _ region size off hex; do
+	for img in "$run"/ivshmem*.img; do
+		[ "$(stat -c %s "$img")" = "$size" ] || continue
+		got=$(od -A n -t x1 -j "$off" -N $((${#hex} / 2)) "$img" | tr -d ' \n')
+		printf '%s (region %s) at BAR offset %#x:\n' "${img##*/}" "$region" "$off"
+		od -A x -t x1z -j "$off" -N $((${#hex} / 2)) "$img" | sed 's/^/    /'
+		[ "$got" = "$hex" ] || die "the host sees different bytes in ${img##*/}"
+		echo "    = the bytes the guest wrote through mmap"
+	done
+done

@@ -8,9 +8,10 @@
  * exports back, unbind and bind of the device, and a multi-process stress
  * run.
  *
- * With the argument "pattern" it instead writes a random pattern through
- * mmap at a random offset of a buffer of every region and prints, for the
- * host to check in the device's backing file:
+ * With the argument "pattern" it instead writes a random pattern (or the
+ * text of a further argument, up to 64 bytes) through mmap at a random
+ * offset of a buffer of every region and prints, for the host to check in
+ * the device's backing file:
  *   expect <region> <region size> <offset in the BAR> <pattern in hex>
  */
 
@@ -589,7 +590,7 @@ static void test_stress(void)
  * "pattern" mode: see the top of the file. Runs in a child that keeps the
  * buffers allocated until power-off; reports 0 or 1 on @status_fd.
  */
-static int write_patterns(int status_fd)
+static int write_patterns(int status_fd, const char *text)
 {
 	int i, j;
 
@@ -598,7 +599,8 @@ static int write_patterns(int status_fd)
 		const struct region *r = &regions[i];
 		int heap = open_heap(r->name, 0);
 		size_t size = (1 << 20) + 5 * PAGE;
-		unsigned long long at = ((size_t)rand() % (size - 64)) & ~7ULL;
+		/* 64-byte aligned: the pattern never crosses a page. */
+		unsigned long long at = ((size_t)rand() % (size - 64)) & ~63ULL;
 		unsigned char pat[64], *p;
 		long long off;
 		int fd = heap_alloc(heap, size, O_RDWR, 0);
@@ -606,13 +608,15 @@ static int write_patterns(int status_fd)
 		if (fd < 0)
 			goto fail;
 		for (j = 0; j < (int)sizeof(pat); j++)
-			pat[j] = rand();
+			pat[j] = text ? ' ' : rand();
+		if (text)
+			memcpy(pat, text, strnlen(text, sizeof(pat)));
 		p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 		if (p == MAP_FAILED)
 			goto fail;
 		memcpy(p + at, pat, sizeof(pat));
 		munmap(p, size);
-		/* The pattern must not cross a range boundary: write both. */
+		/* Where the pattern landed in the region, by debugfs. */
 		off = region_offset(r->name, ino_of(fd), at);
 		if (off < 0 || region_offset(r->name, ino_of(fd), at + 63) != off + 63)
 			goto fail;
@@ -649,7 +653,7 @@ int main(int argc, char **argv)
 			return 1;
 		if (fork() == 0) {
 			close(pipefd[0]);
-			return write_patterns(pipefd[1]);
+			return write_patterns(pipefd[1], argc > 2 ? argv[2] : NULL);
 		}
 		close(pipefd[1]);
 		if (read(pipefd[0], &status, 1) != 1)

@@ -80,6 +80,28 @@ check)
 	;;
 demo)
 	show_devices
+	say "allocating a buffer from each ivshmem heap, writing a message through mmap"
+	# The writer stays behind holding the buffers: no pipe to wait on.
+	/devmem/tests/devmem_heap pattern "devmem-heap: hello from device memory!" \
+		>"$R/devmem-pattern.log"
+	cat "$R/devmem-pattern.log"
+	show_regions
+	;;
+names)
+	# Booted with devmem_heap.ivshmem_name=vram: KTAP for the host.
+	{
+		echo "TAP version 13"
+		echo "1..3"
+		n=0
+		for c in "-c /dev/dma_heap/vram" "-c /dev/dma_heap/vram-contiguous" \
+			"-c /dev/dma_heap/vram1"; do
+			n=$((n + 1))
+			# shellcheck disable=SC2086
+			if [ $c ]; then echo "ok $n $c"; else echo "not ok $n $c"; fi
+		done
+		ls -l /dev/dma_heap
+	} >"$R/kselftest-names.log" 2>&1
+	echo 0 >"$R/kselftest-names.rc"
 	;;
 selftest-kunit)
 	# The failing KUnit suite lives in a module, loaded only here.
