@@ -7,5 +7,6 @@
 # One crate: the framework, with the ivshmem driver and the KUnit suite as
 # Kconfig-gated modules of it; exports.c exports its C face.
 obj-$(CONFIG_DEVMEM_HEAP) += devmem_heap/devmem_heap.o devmem_heap/exports.o
+obj-$(CONFIG_DEVMEM_HEAP_KUNIT_TEST) += kunit/devmem_heap_capi_test.o
 obj-$(CONFIG_DEVMEM_HEAP_HARNESS_SELFTEST) += kunit/devmem_harness_selftest.o
 obj-$(CONFIG_DEVMEM_HEAP_RUST_SAMPLE) += kunit/rust_dma_heap_sample.o
