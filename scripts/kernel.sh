@@ -66,7 +66,11 @@ done
 for src in "$DEVMEM_TOP"/selftests/*.c; do
 	[ -e "$src" ] || continue
 	bin=$tests/$(basename "$src" .c)
-	[ "$bin" -nt "$src" ] && [ "$bin" -nt "$build/usr/include" ] && continue
+	fresh=1
+	for dep in "$src" "$build/usr/include" "$DEVMEM_TOP"/selftests/*.h; do
+		if [ -e "$dep" ] && ! [ "$bin" -nt "$dep" ]; then fresh=0; fi
+	done
+	[ "$fresh" = 1 ] && continue
 	gcc -static -O2 -Wall -Wextra -Werror -I "$ksrc/tools/testing/selftests" \
 		-isystem "$build/usr/include" -o "$bin" "$src"
 done

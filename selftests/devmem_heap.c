@@ -32,6 +32,7 @@
 #include <drm/drm.h>
 
 #include "kselftest.h"
+#include "dma_heap_util.h"
 
 #define DEBUGFS		"/sys/kernel/debug/devmem_heap"
 #define BUFINFO		"/sys/kernel/debug/dma_buf/bufinfo"
@@ -97,21 +98,6 @@ static int open_heap(const char *region, int contiguous)
 	snprintf(path, sizeof(path), "/dev/dma_heap/%.63s%s", region,
 		 contiguous ? "-contiguous" : "");
 	return open(path, O_RDWR | O_CLOEXEC);
-}
-
-/* Allocates; returns the fd or -errno. */
-static int heap_alloc(int heap, unsigned long long len, unsigned int fd_flags,
-		      unsigned long long heap_flags)
-{
-	struct dma_heap_allocation_data data = {
-		.len = len,
-		.fd_flags = fd_flags,
-		.heap_flags = heap_flags,
-	};
-
-	if (ioctl(heap, DMA_HEAP_IOCTL_ALLOC, &data) < 0)
-		return -errno;
-	return data.fd;
 }
 
 /* Whether the region is completely free with no live buffer. */

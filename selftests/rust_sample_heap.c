@@ -18,25 +18,11 @@
 #include <linux/dma-heap.h>
 
 #include "kselftest.h"
+#include "dma_heap_util.h"
 
 #define HEAP		"/dev/dma_heap/rust_sample_system"
 #define EXPORTER	"rust_sample_system"
 #define BUFINFO		"/sys/kernel/debug/dma_buf/bufinfo"
-
-static int heap_alloc(int heap, __u64 len, __u32 fd_flags, __u64 heap_flags,
-		      int *fd)
-{
-	struct dma_heap_allocation_data data = {
-		.len = len,
-		.fd_flags = fd_flags,
-		.heap_flags = heap_flags,
-	};
-
-	if (ioctl(heap, DMA_HEAP_IOCTL_ALLOC, &data) < 0)
-		return -errno;
-	*fd = data.fd;
-	return 0;
-}
 
 /* Whether bufinfo lists a buffer of @size bytes, inode @ino, by EXPORTER. */
 static int bufinfo_lists(size_t size, unsigned long ino)
@@ -66,7 +52,7 @@ int main(void)
 	size_t page = sysconf(_SC_PAGESIZE), size = 3 * page;
 	unsigned char *whole, *tail;
 	struct stat st;
-	int heap, fd, ret, i, ok;
+	int heap, fd, i, ok;
 
 	ksft_print_header();
 	ksft_set_plan(9);
@@ -75,9 +61,9 @@ int main(void)
 	if (heap < 0)
 		ksft_exit_fail_msg("open %s: %s\n", HEAP, strerror(errno));
 
-	ret = heap_alloc(heap, size, O_RDWR | O_CLOEXEC, 0, &fd);
-	if (ret)
-		ksft_exit_fail_msg("allocating %zu bytes: %s\n", size, strerror(-ret));
+	fd = heap_alloc(heap, size, O_RDWR | O_CLOEXEC, 0);
+	if (fd < 0)
+		ksft_exit_fail_msg("allocating %zu bytes: %s\n", size, strerror(-fd));
 	ksft_test_result(fcntl(fd, F_GETFD) == FD_CLOEXEC,
 			 "the buffer's fd has FD_CLOEXEC as asked\n");
 
@@ -110,11 +96,11 @@ int main(void)
 	ksft_test_result(bufinfo_lists(size, st.st_ino) == 0,
 			 "closing the last reference releases the buffer\n");
 
-	ksft_test_result(heap_alloc(heap, 0, O_RDWR, 0, &fd) == -EINVAL,
+	ksft_test_result(heap_alloc(heap, 0, O_RDWR, 0) == -EINVAL,
 			 "a zero length is refused with EINVAL\n");
-	ksft_test_result(heap_alloc(heap, page, O_RDWR | O_NONBLOCK, 0, &fd) == -EINVAL,
+	ksft_test_result(heap_alloc(heap, page, O_RDWR | O_NONBLOCK, 0) == -EINVAL,
 			 "bad fd flags are refused with EINVAL\n");
-	ksft_test_result(heap_alloc(heap, page, O_RDWR, 1, &fd) == -EINVAL,
+	ksft_test_result(heap_alloc(heap, page, O_RDWR, 1) == -EINVAL,
 			 "bad heap flags are refused with EINVAL\n");
 
 	close(heap);
