@@ -238,7 +238,7 @@ impl Region {
         bar: u32,
         config: RegionConfig<'_>,
     ) -> Result<Arc<Self>> {
-        let memory = IoMemory::map_pci_bar(pdev, bar, config.caching)?;
+        let memory = IoMemory::map_pci_bar(pdev, bar, c"devmem-heap", config.caching)?;
         #[cfg(CONFIG_PCI_P2PDMA)]
         let p2p = match kernel::dma_buf::mmio::P2pProvider::new(pdev, bar) {
             Ok(p2p) => Some(p2p),

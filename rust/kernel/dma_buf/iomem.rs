@@ -20,7 +20,8 @@ use crate::{
         PAGE_SIZE, //
     },
     pci,
-    prelude::*, //
+    prelude::*,
+    sync::aref::ARef, //
 };
 use core::ptr::NonNull;
 
@@ -39,7 +40,9 @@ pub enum Caching {
 /// # Invariants
 ///
 /// `addr` is the `ioremap_wc()` or `ioremap()` mapping (as `caching` says) of the `size` bytes
-/// of device memory at `phys`, both page aligned; it is unmapped on drop.
+/// of device memory at `phys`, both page aligned; it is unmapped on drop. If `bar` is set, the
+/// memory is that BAR of that device, requested with `pci_request_region()` and released on
+/// drop.
 ///
 /// # Examples
 ///
@@ -56,7 +59,7 @@ pub enum Caching {
 /// };
 ///
 /// fn clear_bar(pdev: &pci::Device<Bound>) -> Result {
-///     let mem = IoMemory::map_pci_bar(pdev, 2, Caching::WriteCombined)?;
+///     let mem = IoMemory::map_pci_bar(pdev, 2, c"my-vram", Caching::WriteCombined)?;
 ///     mem.fill(0, mem.size(), 0)?;
 ///     let mut head = [0xffu8; 16];
 ///     mem.read(0, &mut head)?;
@@ -71,6 +74,7 @@ pub struct IoMemory {
     phys: PhysAddr,
     size: usize,
     caching: Caching,
+    bar: Option<(ARef<pci::Device>, c_int)>,
 }
 
 // SAFETY: The mapping is a plain range of I/O memory; any thread may access or unmap it.
@@ -110,18 +114,45 @@ impl IoMemory {
             phys,
             size,
             caching,
+            bar: None,
         })
     }
 
-    /// Maps the whole of memory BAR `bar` of `pdev` with `caching`.
+    /// Requests memory BAR `bar` of `pdev` for the owner `name` and maps all of it with
+    /// `caching`. The BAR stays requested until the mapping is dropped: nobody else can claim
+    /// it, also not the same driver after the device is unbound and bound again, for as long as
+    /// anything still uses this mapping.
     ///
-    /// Returns [`EINVAL`] if the BAR does not exist, is empty, or is not page aligned.
-    pub fn map_pci_bar(pdev: &pci::Device<Bound>, bar: u32, caching: Caching) -> Result<Self> {
+    /// Returns [`EINVAL`] if the BAR does not exist, is empty, or is not page aligned, and
+    /// [`EBUSY`] if it is requested already.
+    pub fn map_pci_bar(
+        pdev: &pci::Device<Bound>,
+        bar: u32,
+        name: &'static CStr,
+        caching: Caching,
+    ) -> Result<Self> {
         let start = pdev.resource_start(bar)?;
         let len = usize::try_from(pdev.resource_len(bar)?).map_err(|_| EINVAL)?;
-        // SAFETY: A memory BAR of a bound PCI device is that device's memory; the caller
-        // unmaps it (drops it) or stops using it before the device is unbound.
-        unsafe { Self::map(start, len, caching) }
+        let num = c_int::try_from(bar).map_err(|_| EINVAL)?;
+        // SAFETY: `pdev` is a valid, bound device; `name` lives forever.
+        let ret = unsafe { bindings::pci_request_region(pdev.as_raw(), num, name.as_char_ptr()) };
+        if ret != 0 {
+            return Err(EBUSY);
+        }
+        // SAFETY: A memory BAR of a bound PCI device is that device's memory, and it is
+        // requested for the caller until the mapping is dropped.
+        match unsafe { Self::map(start, len, caching) } {
+            Ok(mut mem) => {
+                // INVARIANT: The BAR was requested above and is released on drop.
+                mem.bar = Some((pdev.into(), num));
+                Ok(mem)
+            }
+            Err(e) => {
+                // SAFETY: Requested above and not used.
+                unsafe { bindings::pci_release_region(pdev.as_raw(), num) };
+                Err(e)
+            }
+        }
     }
 
     /// Returns the physical address of the range.
@@ -239,6 +270,11 @@ impl Drop for IoMemory {
     fn drop(&mut self) {
         // SAFETY: By the type invariants `addr` is a mapping made by `ioremap*()`, unmapped once.
         unsafe { bindings::iounmap(self.addr.as_ptr()) };
+        if let Some((pdev, num)) = &self.bar {
+            // SAFETY: By the type invariants the BAR was requested for this mapping; the
+            // reference keeps the device alive.
+            unsafe { bindings::pci_release_region(pdev.as_raw(), *num) };
+        }
     }
 }
 
