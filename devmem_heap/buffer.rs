@@ -10,13 +10,14 @@
 //!   importer ever gets `struct page`s, which device memory does not have.
 //! - `mmap` maps on demand (see [`crate::fault`]), write-combined by default.
 //! - `vmap` returns an I/O memory mapping.
-//! - `begin_cpu_access` waits for the fences the access direction requires.
+//! - no `begin_cpu_access`/`end_cpu_access`: write-combined and uncached mappings need no cache
+//!   maintenance, and the dma-buf core itself waits for the fences the direction requires
+//!   (writers' before a CPU read, all before a CPU write) whatever the exporter does.
 //! - release gives the blocks back to the region's allocator, once the last user mapping is gone
 //!   too.
 
 use crate::region::Region;
 use kernel::{
-    dma::DataDirection,
     dma_buf::{
         Exported,
         Exporter,
@@ -37,6 +38,8 @@ use kernel::{
     },
 };
 
+#[cfg(CONFIG_PCI_P2PDMA)]
+use kernel::dma::DataDirection;
 #[cfg(CONFIG_PCI_P2PDMA)]
 use kernel::dma_buf::{
     mmio::{
@@ -289,13 +292,5 @@ impl Exporter for Buffer {
         drop(buf.data().vmap.lock().take());
         #[cfg(not(CONFIG_VMAP_PFN))]
         let _ = buf;
-    }
-
-    fn begin_cpu_access(buf: &Exported<Self>, dir: DataDirection) -> Result {
-        buf.wait_for_cpu_access(dir)
-    }
-
-    fn end_cpu_access(_buf: &Exported<Self>, _dir: DataDirection) -> Result {
-        Ok(())
     }
 }

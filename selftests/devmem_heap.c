@@ -5,8 +5,8 @@
  * region left fully free afterwards, mmap semantics, the exporter's name,
  * fragmentation of the contiguous heap, exhaustion, import into vgem with
  * a read-back through an in-kernel importer's vmap of the buffer vgem
- * exports back, unbind and bind of the device, and a multi-process stress
- * run.
+ * exports back, CPU access waiting for vgem's fences, unbind and bind of
+ * the device, and a multi-process stress run.
  *
  * With the argument "pattern" it instead writes a random pattern (or the
  * text of a further argument, up to 64 bytes) through mmap at a random
@@ -30,6 +30,7 @@
 #include <linux/dma-buf.h>
 #include <linux/dma-heap.h>
 #include <drm/drm.h>
+#include <drm/vgem_drm.h>
 
 #include "kselftest.h"
 #include "dma_heap_util.h"
@@ -436,6 +437,98 @@ static void test_vgem_import(const struct region *r, int contiguous)
 	close(heap);
 }
 
+/* A child doing DMA_BUF_IOCTL_SYNC start and end with @flags on @fd. */
+static pid_t sync_in_child(int fd, unsigned long long flags)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		struct dma_buf_sync sync = { .flags = DMA_BUF_SYNC_START | flags };
+		int bad = ioctl(fd, DMA_BUF_IOCTL_SYNC, &sync);
+
+		sync.flags = DMA_BUF_SYNC_END | flags;
+		bad |= ioctl(fd, DMA_BUF_IOCTL_SYNC, &sync);
+		_exit(bad ? 1 : 0);
+	}
+	return pid;
+}
+
+/* Whether the child @pid is still waiting after @ms milliseconds. */
+static int still_waiting(pid_t pid, int ms)
+{
+	int status;
+
+	usleep(ms * 1000);
+	return waitpid(pid, &status, WNOHANG) == 0;
+}
+
+/* Whether the child @pid ends, successfully. */
+static int ends_ok(pid_t pid)
+{
+	int status;
+
+	return pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+	       WEXITSTATUS(status) == 0;
+}
+
+static int vgem_fence(int vgem, unsigned int handle, unsigned int flags)
+{
+	struct drm_vgem_fence_attach attach = { .handle = handle, .flags = flags };
+
+	if (ioctl(vgem, DRM_IOCTL_VGEM_FENCE_ATTACH, &attach))
+		return -1;
+	return attach.out_fence;
+}
+
+static int vgem_signal(int vgem, int fence)
+{
+	struct drm_vgem_fence_signal sig = { .fence = fence };
+
+	return ioctl(vgem, DRM_IOCTL_VGEM_FENCE_SIGNAL, &sig);
+}
+
+/*
+ * begin_cpu_access waits as the direction requires: a CPU read waits for
+ * writers only, a CPU write for every fence. vgem puts unsignalled fences
+ * on the buffer it imported, and signals them on request.
+ */
+static void test_cpu_access_fences(const struct region *r)
+{
+	int heap = open_heap(r->name, 0), vgem = open_vgem();
+	struct drm_prime_handle prime = { 0 };
+	struct drm_gem_close cl = { 0 };
+	int fd, ok, fence;
+	pid_t pid;
+
+	fd = heap_alloc(heap, 4 * PAGE, O_RDWR, 0);
+	prime.fd = fd;
+	ok = vgem >= 0 && fd >= 0 && !ioctl(vgem, DRM_IOCTL_PRIME_FD_TO_HANDLE, &prime);
+	/* A reader's fence: a CPU read goes ahead, a CPU write waits for it. */
+	fence = ok ? vgem_fence(vgem, prime.handle, 0) : -1;
+	ok = ok && fence >= 0;
+	ok = ok && ends_ok(sync_in_child(fd, DMA_BUF_SYNC_READ));
+	pid = ok ? sync_in_child(fd, DMA_BUF_SYNC_WRITE) : -1;
+	ok = ok && still_waiting(pid, 500);
+	ok = ok && !vgem_signal(vgem, fence) && ends_ok(pid);
+	/* A writer's fence: a CPU read waits for it too. */
+	fence = ok ? vgem_fence(vgem, prime.handle, VGEM_FENCE_WRITE) : -1;
+	ok = ok && fence >= 0;
+	pid = ok ? sync_in_child(fd, DMA_BUF_SYNC_READ) : -1;
+	ok = ok && still_waiting(pid, 500);
+	ok = ok && !vgem_signal(vgem, fence) && ends_ok(pid);
+	cl.handle = prime.handle;
+	if (prime.handle)
+		ioctl(vgem, DRM_IOCTL_GEM_CLOSE, &cl);
+	if (fd >= 0)
+		close(fd);
+	ok = ok && region_idle(r);
+	ksft_test_result(ok, "%s: CPU reads wait for writers, CPU writes for all fences\n",
+			 r->name);
+	if (vgem >= 0)
+		close(vgem);
+	close(heap);
+}
+
 static int write_str(const char *path, const char *s)
 {
 	int fd = open(path, O_WRONLY), ret = 0;
@@ -650,7 +743,7 @@ int main(int argc, char **argv)
 	ksft_print_header();
 	if (!nregions)
 		ksft_exit_skip("no devmem-heap region of a device\n");
-	ksft_set_plan(nregions * 7 + 1);
+	ksft_set_plan(nregions * 8 + 1);
 	for (i = 0; i < nregions; i++) {
 		ksft_print_msg("region %s: %llu bytes\n", regions[i].name, regions[i].size);
 		test_bad_input(&regions[i]);
@@ -659,6 +752,7 @@ int main(int argc, char **argv)
 		test_fragmentation(&regions[i]);
 		test_vgem_import(&regions[i], 0);
 		test_vgem_import(&regions[i], 1);
+		test_cpu_access_fences(&regions[i]);
 		test_rebind(&regions[i]);
 	}
 	test_stress();

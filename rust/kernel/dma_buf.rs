@@ -279,27 +279,6 @@ impl DmaBuf {
         unsafe { (*(*(*self.as_raw()).file).f_inode).i_ino }
     }
 
-    /// Waits for the fences the CPU must wait for before it accesses the buffer in direction
-    /// `dir`: the writers' before it reads ([`DataDirection::FromDevice`]), and every fence
-    /// before it writes. Exporters call it from [`Exporter::begin_cpu_access`].
-    ///
-    /// The wait is interruptible; returns [`ERESTARTSYS`] if a signal interrupts it.
-    pub fn wait_for_cpu_access(&self, dir: DataDirection) -> Result {
-        let usage = match dir {
-            DataDirection::FromDevice => bindings::dma_resv_usage_DMA_RESV_USAGE_WRITE,
-            _ => bindings::dma_resv_usage_DMA_RESV_USAGE_READ,
-        };
-        // CAST: `MAX_SCHEDULE_TIMEOUT` is `LONG_MAX`, which an unsigned long holds.
-        let forever = c_long::MAX as c_ulong;
-        // SAFETY: `self` is a valid dma-buf; its `resv` never changes.
-        let resv = unsafe { (*self.as_raw()).resv };
-        // SAFETY: `resv` is valid for the buffer's lifetime; the wait takes no lock the caller
-        // may hold, as `begin_cpu_access` runs without the reservation lock.
-        let ret = unsafe { bindings::dma_resv_wait_timeout(resv, usage, true, forever) };
-        // CAST: The return value is a remaining timeout or a negative error code.
-        to_result(ret.min(0) as c_int)
-    }
-
     /// Prepares the buffer for CPU access in direction `dir`, waiting for its fences as the
     /// exporter requires.
     pub fn begin_cpu_access(&self, dir: DataDirection) -> Result {
