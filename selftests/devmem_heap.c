@@ -52,26 +52,38 @@ struct region {
 static struct region regions[MAX_REGIONS];
 static int nregions;
 
-/* Reads "key: value" from a region's debugfs stats; -1 if absent. */
-static long long stat_of(const char *region, const char *key)
+/*
+ * Copies the value of "key: value" in a region's debugfs stats to @out.
+ * Returns whether the key is there.
+ */
+static int stat_str(const char *region, const char *key, char *out, size_t n)
 {
 	char path[512], line[256];
 	size_t klen = strlen(key);
-	long long val = -1;
+	int found = 0;
 	FILE *f;
 
 	snprintf(path, sizeof(path), DEBUGFS "/%s/stats", region);
 	f = fopen(path, "r");
 	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
+		return 0;
+	while (!found && fgets(line, sizeof(line), f)) {
 		if (!strncmp(line, key, klen) && line[klen] == ':') {
-			val = strtoll(line + klen + 1, NULL, 0);
-			break;
+			line[strcspn(line, "\n")] = 0;
+			snprintf(out, n, "%.200s", line + klen + 1 + (line[klen + 1] == ' '));
+			found = 1;
 		}
 	}
 	fclose(f);
-	return val;
+	return found;
+}
+
+/* The number of "key: value" in a region's debugfs stats; -1 if absent. */
+static long long stat_of(const char *region, const char *key)
+{
+	char val[256];
+
+	return stat_str(region, key, val, sizeof(val)) ? strtoll(val, NULL, 0) : -1;
 }
 
 static void find_regions(void)
@@ -541,28 +553,6 @@ static int write_str(const char *path, const char *s)
 	return ret;
 }
 
-/* The PCI device of a region, from its stats. */
-static int region_device(const char *region, char *dev, size_t n)
-{
-	char path[512], line[256];
-	int found = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), DEBUGFS "/%s/stats", region);
-	f = fopen(path, "r");
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f)) {
-		if (!strncmp(line, "device: ", 8)) {
-			line[strcspn(line, "\n")] = 0;
-			snprintf(dev, n, "%.63s", line + 8);
-			found = 1;
-		}
-	}
-	fclose(f);
-	return found;
-}
-
 /*
  * Unbind the device: the heap nodes stay and fail with ENODEV, the region
  * leaves debugfs. Bind it again: the same nodes work again.
@@ -573,7 +563,7 @@ static void test_rebind(const struct region *r)
 	char dev[64] = "", path[600];
 	int ok, fd;
 
-	ok = heap >= 0 && cheap >= 0 && region_device(r->name, dev, sizeof(dev));
+	ok = heap >= 0 && cheap >= 0 && stat_str(r->name, "device", dev, sizeof(dev));
 	ok = ok && !write_str("/sys/bus/pci/drivers/devmem_ivshmem/unbind", dev);
 	snprintf(path, sizeof(path), DEBUGFS "/%s", r->name);
 	ok = ok && access(path, F_OK) && errno == ENOENT;
