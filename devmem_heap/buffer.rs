@@ -16,9 +16,15 @@
 //! - release gives the blocks back to the region's allocator, once the last user mapping is gone
 //!   too.
 
-use crate::region::Region;
+use crate::region::{
+    Memory,
+    Region, //
+};
 use kernel::{
+    dma::DataDirection,
     dma_buf::{
+        iomem::IoVmap,
+        Attachment,
         Exported,
         Exporter,
         IoSysMap,
@@ -39,23 +45,22 @@ use kernel::{
 };
 
 #[cfg(CONFIG_PCI_P2PDMA)]
-use kernel::dma::DataDirection;
-#[cfg(CONFIG_PCI_P2PDMA)]
-use kernel::dma_buf::{
-    mmio::{
+use kernel::{
+    dma_buf::mmio::{
         P2pMapType,
         PhysRange,
         PhysSgt, //
     },
-    Attachment,
+    io::PhysAddr,
 };
 
 /// The memory of a buffer, shared by the dma-buf and its user mappings.
 pub(crate) struct BufferInner {
     region: Arc<Region>,
     _blocks: Pin<KBox<AllocatedBlocks>>,
-    /// Byte ranges (offset in the region, length) in buffer order, adjacent blocks merged.
-    ranges: KVec<(u64, u64)>,
+    /// Byte ranges (offset in the region, length) in buffer order, adjacent blocks merged;
+    /// shared with the region's record of the buffer.
+    ranges: Arc<KVec<(usize, usize)>>,
     size: usize,
     id: u64,
 }
@@ -64,7 +69,7 @@ impl BufferInner {
     pub(crate) fn new(
         region: Arc<Region>,
         blocks: Pin<KBox<AllocatedBlocks>>,
-        ranges: KVec<(u64, u64)>,
+        ranges: Arc<KVec<(usize, usize)>>,
         size: usize,
         id: u64,
     ) -> Result<Arc<Self>> {
@@ -103,10 +108,9 @@ impl BufferInner {
         }
         let mut start = 0usize;
         for &(region_offset, len) in self.ranges.iter() {
-            let len = len as usize;
             if offset < start + len {
                 let within = offset - start;
-                return Some((region_offset as usize + within, len - within));
+                return Some((region_offset + within, len - within));
             }
             start += len;
         }
@@ -118,12 +122,12 @@ impl BufferInner {
     /// Returns [`EINVAL`] if the range is out of bounds and [`ENODEV`] if the region is gone.
     #[cfg(CONFIG_DEVMEM_HEAP_KUNIT_TEST)]
     pub(crate) fn read(&self, mut offset: usize, mut out: &mut [u8]) -> Result {
-        let _entered = self.region.enter()?;
+        let entered = self.region.enter()?;
         while !out.is_empty() {
             let (at, run) = self.locate(offset).ok_or(EINVAL)?;
             let n = run.min(out.len());
             let (head, tail) = out.split_at_mut(n);
-            self.region.memory().read(at, head)?;
+            entered.memory().read(at, head)?;
             out = tail;
             offset += n;
         }
@@ -135,11 +139,11 @@ impl BufferInner {
     /// Returns [`EINVAL`] if the range is out of bounds and [`ENODEV`] if the region is gone.
     #[cfg(CONFIG_DEVMEM_HEAP_KUNIT_TEST)]
     pub(crate) fn write(&self, mut offset: usize, mut data: &[u8]) -> Result {
-        let _entered = self.region.enter()?;
+        let entered = self.region.enter()?;
         while !data.is_empty() {
             let (at, run) = self.locate(offset).ok_or(EINVAL)?;
             let n = run.min(data.len());
-            self.region.memory().write(at, &data[..n])?;
+            entered.memory().write(at, &data[..n])?;
             data = &data[n..];
             offset += n;
         }
@@ -151,13 +155,14 @@ impl BufferInner {
     fn phys_ranges(&self) -> Result<KVec<PhysRange>> {
         let base = self.region.phys_base().ok_or(EOPNOTSUPP)?;
         let mut ranges = KVec::with_capacity(self.ranges.len(), GFP_KERNEL)?;
-        let mut left = self.size as u64;
+        let mut left = self.size;
         for &(offset, len) in self.ranges.iter() {
             let len = len.min(left);
             if len == 0 {
                 break;
             }
-            ranges.push(PhysRange::new(base + offset, len as usize), GFP_KERNEL)?;
+            // CAST: An offset in the region fits a physical address.
+            ranges.push(PhysRange::new(base + offset as PhysAddr, len), GFP_KERNEL)?;
             left -= len;
         }
         Ok(ranges)
@@ -176,16 +181,14 @@ impl Drop for BufferInner {
 pub(crate) struct Buffer {
     inner: Arc<BufferInner>,
     /// The kernel mapping of a scattered buffer while it is vmapped.
-    #[cfg(CONFIG_VMAP_PFN)]
     #[pin]
-    vmap: Mutex<Option<kernel::dma_buf::iomem::IoVmap>>,
+    vmap: Mutex<Option<IoVmap>>,
 }
 
 impl Buffer {
     pub(crate) fn new(inner: Arc<BufferInner>) -> impl PinInit<Self> {
         pin_init!(Self {
             inner,
-            #[cfg(CONFIG_VMAP_PFN)]
             vmap <- new_mutex!(None),
         })
     }
@@ -204,20 +207,33 @@ impl Exporter for Buffer {
     #[cfg(not(CONFIG_PCI_P2PDMA))]
     type SgTable = kernel::dma_buf::NoSgTable;
 
+    #[cfg(not(CONFIG_PCI_P2PDMA))]
+    fn map_dma_buf(
+        buf: &Locked<'_, Self>,
+        attach: &Attachment,
+        _dir: DataDirection,
+    ) -> Result<Self::SgTable> {
+        let this = buf.data();
+        let region = this.inner.region();
+        region.refused(attach.device(), "the kernel has no PCI peer-to-peer DMA");
+        Err(EOPNOTSUPP)
+    }
+
     #[cfg(CONFIG_PCI_P2PDMA)]
     fn map_dma_buf(
         buf: &Locked<'_, Self>,
         attach: &Attachment,
         dir: DataDirection,
     ) -> Result<PhysSgt> {
-        let inner = buf.data().inner.clone();
+        let this = buf.data();
+        let inner = &this.inner;
         let region = inner.region();
         if !attach.peer2peer() {
             region.refused(attach.device(), "it does not take peer-to-peer memory");
             return Err(EOPNOTSUPP);
         }
         let entered = region.enter()?;
-        let Some((pdev, provider)) = entered.pci() else {
+        let Some((pdev, provider)) = entered.p2p() else {
             region.refused(attach.device(), "the region is not a PCI BAR");
             return Err(EOPNOTSUPP);
         };
@@ -256,21 +272,15 @@ impl Exporter for Buffer {
     fn vmap(buf: &Locked<'_, Self>) -> Result<IoSysMap> {
         let this = buf.data();
         let inner = &this.inner;
-        let region = inner.region();
-        let _entered = region.enter()?;
-        match (region.memory(), inner.ranges.as_slice()) {
-            (crate::region::Memory::Io(mem), [(offset, _)]) => {
+        let entered = inner.region().enter()?;
+        match (entered.memory(), inner.ranges.as_slice()) {
+            (Memory::Io(mem), [(offset, _)]) => {
                 // SAFETY: The buffer holds the region, so the mapping outlives every use until
                 // `vunmap`.
-                unsafe { mem.iosys_map(*offset as usize, inner.size) }
+                unsafe { mem.iosys_map(*offset, inner.size) }
             }
-            #[cfg(CONFIG_VMAP_PFN)]
-            (crate::region::Memory::Io(mem), ranges) => {
-                let mut list = KVec::with_capacity(ranges.len(), GFP_KERNEL)?;
-                for &(offset, len) in ranges {
-                    list.push((offset as usize, len as usize), GFP_KERNEL)?;
-                }
-                let map = mem.vmap(&list)?;
+            (Memory::Io(mem), ranges) => {
+                let map = mem.vmap(ranges)?;
                 // SAFETY: The mapping covers the whole buffer and is kept in `vmap` until the
                 // importer gives it back in `vunmap`.
                 let sys = unsafe { IoSysMap::from_vaddr_iomem(map.addr()) };
@@ -278,19 +288,15 @@ impl Exporter for Buffer {
                 Ok(sys)
             }
             #[cfg(CONFIG_DEVMEM_HEAP_KUNIT_TEST)]
-            (crate::region::Memory::System(mem), [(offset, _)]) => {
+            (Memory::System(mem), ranges) => match ranges {
                 // SAFETY: As above, for system memory.
-                unsafe { mem.iosys_map(*offset as usize) }
-            }
-            #[allow(unreachable_patterns)]
-            _ => Err(EOPNOTSUPP),
+                [(offset, _)] => unsafe { mem.iosys_map(*offset) },
+                _ => Err(EOPNOTSUPP),
+            },
         }
     }
 
     fn vunmap(buf: &Locked<'_, Self>, _map: IoSysMap) {
-        #[cfg(CONFIG_VMAP_PFN)]
         drop(buf.data().vmap.lock().take());
-        #[cfg(not(CONFIG_VMAP_PFN))]
-        let _ = buf;
     }
 }

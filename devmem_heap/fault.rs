@@ -26,10 +26,10 @@ impl FaultHandler for BufferInner {
             return VmFaultResult::SIGBUS;
         };
         let region = this.region();
-        let Ok(_entered) = region.enter() else {
+        let Ok(entered) = region.enter() else {
             return VmFaultResult::SIGBUS;
         };
-        let crate::region::Memory::Io(mem) = region.memory() else {
+        let Some(mem) = entered.memory().io() else {
             return VmFaultResult::SIGBUS;
         };
         let Ok(pfn) = mem.pfn(at) else {

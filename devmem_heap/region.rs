@@ -107,6 +107,15 @@ pub(crate) enum Memory {
 }
 
 impl Memory {
+    /// Returns the device memory, or `None` for system memory.
+    pub(crate) fn io(&self) -> Option<&IoMemory> {
+        match self {
+            Self::Io(mem) => Some(mem),
+            #[cfg(CONFIG_DEVMEM_HEAP_KUNIT_TEST)]
+            Self::System(_) => None,
+        }
+    }
+
     fn size(&self) -> usize {
         match self {
             Self::Io(mem) => mem.size(),
@@ -123,6 +132,7 @@ impl Memory {
         }
     }
 
+    #[cfg(CONFIG_DEVMEM_HEAP_KUNIT_TEST)]
     pub(crate) fn read(&self, offset: usize, out: &mut [u8]) -> Result {
         match self {
             Self::Io(mem) => mem.read(offset, out),
@@ -131,6 +141,7 @@ impl Memory {
         }
     }
 
+    #[cfg(CONFIG_DEVMEM_HEAP_KUNIT_TEST)]
     pub(crate) fn write(&self, offset: usize, data: &[u8]) -> Result {
         match self {
             Self::Io(mem) => mem.write(offset, data),
@@ -140,12 +151,18 @@ impl Memory {
     }
 }
 
-/// The PCI device a region's memory is a BAR of, with what mapping it for peers needs.
+/// The BAR a region's memory is, with what mapping it for peers needs.
 pub(crate) struct PciOwner {
-    pdev: ARef<pci::Device>,
     bar: u32,
     #[cfg(CONFIG_PCI_P2PDMA)]
-    p2p: Option<kernel::dma_buf::mmio::P2pProvider>,
+    p2p: Option<P2p>,
+}
+
+/// The device of a BAR and its p2pdma provider.
+#[cfg(CONFIG_PCI_P2PDMA)]
+struct P2p {
+    pdev: ARef<pci::Device>,
+    provider: kernel::dma_buf::mmio::P2pProvider,
 }
 
 /// Counters and live buffers of a region, shown in debugfs.
@@ -164,7 +181,7 @@ struct Record {
     ino: u64,
     size: usize,
     placement: Placement,
-    ranges: KVec<(u64, u64)>,
+    ranges: Arc<KVec<(usize, usize)>>,
 }
 
 /// A registered range of device-local memory and its allocator.
@@ -193,26 +210,31 @@ pub struct Region {
     last_refusal_log: SpinLock<Option<Instant<Monotonic>>>,
 }
 
-/// Proof that a region is live, for as long as it is held. See [`Region::enter`].
+/// Proof that a region is live, for as long as it is held. See [`Region::enter`]. The region's
+/// memory is only reachable through it.
 pub(crate) struct Entered<'a> {
     region: &'a Region,
     _srcu: srcu::Guard<'a>,
 }
 
 impl Entered<'_> {
-    /// Returns the region's PCI device as a bound device, with the BAR and the p2pdma
-    /// provider, if the region is a PCI BAR.
+    /// Returns the region's memory.
+    pub(crate) fn memory(&self) -> &Memory {
+        &self.region.memory
+    }
+
+    /// Returns the region's PCI device as a bound device, with the p2pdma provider of its BAR,
+    /// if the region is a PCI BAR with one.
     #[cfg(CONFIG_PCI_P2PDMA)]
-    pub(crate) fn pci(&self) -> Option<(&pci::Device<Bound>, &kernel::dma_buf::mmio::P2pProvider)> {
-        let owner = self.region.pci.as_ref()?;
-        let p2p = owner.p2p.as_ref()?;
-        let dev: &Device = owner.pdev.as_ref();
+    pub(crate) fn p2p(&self) -> Option<(&pci::Device<Bound>, &kernel::dma_buf::mmio::P2pProvider)> {
+        let p2p = self.region.pci.as_ref()?.p2p.as_ref()?;
+        let dev: &Device = p2p.pdev.as_ref();
         // SAFETY: By the type invariants of `Region`, the device is bound while the region is
         // live, and `Entered` holds the SRCU read section that withdrawal waits for before the
         // device can be unbound. The reference does not outlive `self`.
         let bound = unsafe { dev.as_bound() };
         let pdev: &pci::Device<Bound> = bound.try_into().ok()?;
-        Some((pdev, p2p))
+        Some((pdev, &p2p.provider))
     }
 }
 
@@ -241,7 +263,10 @@ impl Region {
         let memory = IoMemory::map_pci_bar(pdev, bar, c"devmem-heap", config.caching)?;
         #[cfg(CONFIG_PCI_P2PDMA)]
         let p2p = match kernel::dma_buf::mmio::P2pProvider::new(pdev, bar) {
-            Ok(p2p) => Some(p2p),
+            Ok(provider) => Some(P2p {
+                pdev: pdev.into(),
+                provider,
+            }),
             Err(e) => {
                 dev_warn!(
                     pdev,
@@ -251,7 +276,6 @@ impl Region {
             }
         };
         let owner = PciOwner {
-            pdev: pdev.into(),
             bar,
             #[cfg(CONFIG_PCI_P2PDMA)]
             p2p,
@@ -399,11 +423,6 @@ impl Region {
         self.buddy.largest_free_block()
     }
 
-    /// Returns the region's memory.
-    pub(crate) fn memory(&self) -> &Memory {
-        &self.memory
-    }
-
     /// Returns the CPU caching of mappings of the region.
     pub(crate) fn caching(&self) -> Caching {
         self.caching
@@ -411,11 +430,7 @@ impl Region {
 
     /// Returns the physical address of offset 0 of the region, if its memory has one.
     pub(crate) fn phys_base(&self) -> Option<PhysAddr> {
-        match &self.memory {
-            Memory::Io(mem) => Some(mem.phys()),
-            #[cfg(CONFIG_DEVMEM_HEAP_KUNIT_TEST)]
-            Memory::System(_) => None,
-        }
+        self.memory.io().map(IoMemory::phys)
     }
 
     /// Allocates a zero-filled buffer of `len` bytes (rounded up to the page size) and exports
@@ -480,14 +495,13 @@ impl Region {
         )
         .map_err(|e| if e == ENOSPC { ENOMEM } else { e })?;
 
-        let ranges = merged_ranges(&blocks)?;
+        let ranges = Arc::new(merged_ranges(&blocks)?, GFP_KERNEL)?;
         // Every buffer handed out is zero-filled: no byte of a previous owner is ever visible.
         for &(offset, size) in ranges.iter() {
-            self.memory.fill(offset as usize, size as usize, 0)?;
+            entered.memory().fill(offset, size, 0)?;
         }
         drop(entered);
 
-        let record_ranges = ranges_copy(&ranges)?;
         let id = {
             let mut state = self.state.lock();
             let id = state.next_id;
@@ -497,7 +511,7 @@ impl Region {
                     ino: 0,
                     size: len,
                     placement,
-                    ranges: record_ranges,
+                    ranges: ranges.clone(),
                 },
                 GFP_KERNEL,
             )?;
@@ -597,22 +611,18 @@ impl Region {
 
 /// Returns the byte ranges (offset, length) of `blocks`, adjacent blocks merged, in the order
 /// the buffer uses them.
-fn merged_ranges(blocks: &AllocatedBlocks) -> Result<KVec<(u64, u64)>> {
-    let mut ranges: KVec<(u64, u64)> = KVec::new();
+fn merged_ranges(blocks: &AllocatedBlocks) -> Result<KVec<(usize, usize)>> {
+    let mut ranges: KVec<(usize, usize)> = KVec::new();
     for block in blocks.iter() {
+        // CAST: Blocks lie inside the region, whose size is a `usize`.
+        let (offset, size) = (block.offset() as usize, block.size() as usize);
         if let Some(last) = ranges.last_mut() {
-            if last.0 + last.1 == block.offset() {
-                last.1 += block.size();
+            if last.0 + last.1 == offset {
+                last.1 += size;
                 continue;
             }
         }
-        ranges.push((block.offset(), block.size()), GFP_KERNEL)?;
+        ranges.push((offset, size), GFP_KERNEL)?;
     }
     Ok(ranges)
-}
-
-fn ranges_copy(ranges: &[(u64, u64)]) -> Result<KVec<(u64, u64)>> {
-    let mut copy = KVec::with_capacity(ranges.len(), GFP_KERNEL)?;
-    copy.extend_from_slice(ranges, GFP_KERNEL)?;
-    Ok(copy)
 }

@@ -108,21 +108,6 @@ impl Registry {
         self.entries.iter().position(|e| e.names.plain == name)
     }
 
-    /// Returns [`EEXIST`] if a heap of a region named `name` would have the name of a heap of
-    /// another region.
-    fn check_clash(&self, name: &CStr) -> Result {
-        let contiguous = CString::try_from_fmt(fmt!("{}{}", name.to_str()?, CONTIGUOUS_SUFFIX))?;
-        let clash = self
-            .entries
-            .iter()
-            .any(|e| e.names.contiguous == name || e.names.plain == &*contiguous);
-        if clash {
-            Err(EEXIST)
-        } else {
-            Ok(())
-        }
-    }
-
     /// Returns the index of the entry of `name`, made if there is none yet.
     fn entry(&mut self, name: &CStr) -> Result<usize> {
         if let Some(i) = self.find(name) {
@@ -131,8 +116,15 @@ impl Registry {
             }
             return Ok(i);
         }
-        self.check_clash(name)?;
         let contiguous = CString::try_from_fmt(fmt!("{}{}", name.to_str()?, CONTIGUOUS_SUFFIX))?;
+        // A new name must not make a heap name of another region: `foo-contiguous` vs `foo`.
+        let clash = self
+            .entries
+            .iter()
+            .any(|e| e.names.contiguous == name || e.names.plain == &*contiguous);
+        if clash {
+            return Err(EEXIST);
+        }
         let plain = CString::try_from(name)?;
         // Names are only ever made once per distinct name and are never freed: heap nodes
         // and buffers' exporter names refer to them forever.
