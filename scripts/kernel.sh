@@ -4,7 +4,8 @@
 # Prepare and build the test kernel: resolve the tree (the cached Debian
 # linux-source, or KDIR), overlay the project onto it, configure it from
 # scripts/devmem-heap.config, verify the config, then build bzImage, modules,
-# the uAPI headers and the host-built guest test programs. Incremental: only
+# the uAPI headers, the component once more in a minimal configuration, and
+# the host-built guest test programs. Incremental: only
 # what changed is rebuilt. Prints the build directory.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -50,6 +51,21 @@ $dropped"; }
 
 step "building the kernel (bzImage, modules, headers) in $build"
 "${kmake[@]}" -s bzImage modules headers
+done_step
+
+# The component must also build, warning-free, without its options that the
+# test kernel turns on: no KUnit suite and no PCI peer-to-peer DMA. Only its
+# directory is compiled, in a build directory of its own.
+alt=$build-minimal
+mkdir -p "$alt"
+if ! cmp -s "$build/.config" "$alt/.devmem-from-config"; then
+	cp "$build/.config" "$alt/.config"
+	"$ksrc/scripts/config" --file "$alt/.config" -d DEVMEM_HEAP_KUNIT_TEST -d PCI_P2PDMA
+	make -C "$ksrc" O="$alt" LLVM=-19 -s olddefconfig >/dev/null
+	cp "$build/.config" "$alt/.devmem-from-config"
+fi
+step "building drivers/dma-buf/devmem/ without KUnit and P2PDMA in $alt"
+make -C "$ksrc" O="$alt" LLVM=-19 CLIPPY=1 -j"$(nproc)" -s drivers/dma-buf/devmem/
 done_step
 
 # Guest test programs, built on the host against the fresh uAPI headers.
