@@ -15,12 +15,12 @@ struct devmem_region *devmem_heap_capi_register(struct device *dev,
 						phys_addr_t base, u64 size,
 						const char *name,
 						u64 chunk_size,
-						unsigned int flags);
+						bool uncached);
 struct devmem_region *devmem_heap_capi_find(const char *name);
 void devmem_heap_capi_put(struct devmem_region *region);
 void devmem_heap_capi_unregister(struct devmem_region *region);
 struct dma_buf *devmem_heap_capi_alloc(struct devmem_region *region,
 				       size_t len, u32 fd_flags,
-				       unsigned int flags);
+				       bool contiguous);
 
 #endif /* _DEVMEM_HEAP_CAPI_H */

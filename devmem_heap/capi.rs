@@ -6,13 +6,17 @@
 //! A `struct devmem_region *` is a counted reference to a [`Region`]; every function returning
 //! one gives the caller a reference, which `devmem_region_put()` drops.
 //!
-//! `exports.c` defines the C functions on top of these and exports them to modules.
+//! `exports.c` defines the C functions on top of these and exports them to modules. It also
+//! checks their flags, whose bits are defined once, in the header, and hands the meaning of
+//! each over here as a `bool`.
 
-use crate::region::{
-    Caching,
-    Placement,
-    Region,
-    RegionConfig, //
+use crate::{
+    layout::Placement,
+    memory::Caching,
+    region::{
+        Region,
+        RegionConfig, //
+    },
 };
 use kernel::{
     device::Device,
@@ -29,12 +33,8 @@ use kernel::{
     },
 };
 
-/// `DEVMEM_REGION_UNCACHED`: map the region uncached instead of write-combined.
-const REGION_UNCACHED: c_uint = 1 << 0;
-/// `DEVMEM_ALLOC_CONTIGUOUS`: allocate one contiguous block.
-const ALLOC_CONTIGUOUS: c_uint = 1 << 0;
-
-/// Registers the `size` bytes of device memory at `base` as a region of `dev` named `name`.
+/// Registers the `size` bytes of device memory at `base` as a region of `dev` named `name`,
+/// mapped uncached if `uncached`, else write-combined.
 ///
 /// Returns a reference to the region, or an `ERR_PTR()`.
 ///
@@ -49,12 +49,9 @@ pub(crate) unsafe extern "C" fn devmem_heap_capi_register(
     size: u64,
     name: *const c_char,
     chunk_size: u64,
-    flags: c_uint,
+    uncached: bool,
 ) -> *mut Region {
     let result = (|| {
-        if flags & !REGION_UNCACHED != 0 {
-            return Err(EINVAL);
-        }
         // SAFETY: `dev` is a valid device, bound for the whole call, by the safety requirements.
         let dev = unsafe { (*dev).as_bound() };
         // SAFETY: `name` is a NUL-terminated string, by the safety requirements.
@@ -63,7 +60,7 @@ pub(crate) unsafe extern "C" fn devmem_heap_capi_register(
         let config = RegionConfig {
             name,
             chunk_size: Alignment::new_checked(chunk_size).ok_or(EINVAL)?,
-            caching: if flags & REGION_UNCACHED != 0 {
+            caching: if uncached {
                 Caching::Uncached
             } else {
                 Caching::WriteCombined
@@ -117,7 +114,8 @@ pub(crate) unsafe extern "C" fn devmem_heap_capi_unregister(region: *mut Region)
     unsafe { (*region).unregister() };
 }
 
-/// Allocates a zero-filled dma-buf of `len` bytes from `region`. See [`Region::allocate`].
+/// Allocates a zero-filled dma-buf of `len` bytes from `region`, in one block if `contiguous`.
+/// See [`Region::allocate`].
 ///
 /// Returns the buffer's only reference, or an `ERR_PTR()`.
 ///
@@ -129,17 +127,14 @@ pub(crate) unsafe extern "C" fn devmem_heap_capi_alloc(
     region: *mut Region,
     len: usize,
     fd_flags: u32,
-    flags: c_uint,
+    contiguous: bool,
 ) -> *mut DmaBuf {
     // SAFETY: `region` came from `Arc::into_raw` and the caller still holds it; this borrows
     // it without taking its reference.
     let region = unsafe { Arc::from_raw(region) };
     let region = core::mem::ManuallyDrop::new(region);
     let result = (|| {
-        if flags & !ALLOC_CONTIGUOUS != 0 {
-            return Err(EINVAL);
-        }
-        let placement = if flags & ALLOC_CONTIGUOUS != 0 {
+        let placement = if contiguous {
             Placement::Contiguous
         } else {
             Placement::Scattered

@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `/sys/kernel/debug/devmem_heap/`: the state of every region, and an importer's view.
-//!
-//! Per region, `<region>/`:
+//! `/sys/kernel/debug/devmem_heap/<region>/`: the state of a region.
 //!
 //! - `stats`: name, device, BAR and physical base, size, used, free, largest free block, live
 //!   buffers, and allocation, free, failure and refused-mapping counters, one `key: value` per
@@ -10,69 +8,63 @@
 //! - `buffers`: one line per live buffer: inode number of its file (as `fstat()` shows it),
 //!   size, placement, then the `offset+length` ranges of the region it occupies, in buffer
 //!   order.
-//!
-//! At the top, `vmap_check` is an in-kernel importer for tests: writing `FD OFFSET HEX` imports
-//! the dma-buf behind the writer's file descriptor `FD` (from any exporter), maps it with
-//! `dma_buf_vmap()` and compares the bytes at `OFFSET` with `HEX`. The write fails with `EIO` if
-//! they differ, `EINVAL` for malformed input, and the import or `vmap` error otherwise.
 
 use crate::region::Region;
+use core::fmt;
 use kernel::{
     debugfs::ScopedDir,
-    dma_buf::DmaBuf,
-    prelude::*,
-    sync::Arc,
-    uaccess::UserSliceReader, //
+    sync::Arc, //
 };
 
 /// Fills the debugfs directory of `region`.
 pub(crate) fn populate<'data, 'dir>(region: &'data Arc<Region>, dir: &'dir ScopedDir<'data, 'dir>) {
-    dir.read_callback_file(c"stats", region, &|r: &Arc<Region>, f| r.fmt_stats(f));
-    dir.read_callback_file(c"buffers", region, &|r: &Arc<Region>, f| r.fmt_buffers(f));
+    dir.read_callback_file(c"stats", region, &|r: &Arc<Region>, f| stats(r, f));
+    dir.read_callback_file(c"buffers", region, &|r: &Arc<Region>, f| buffers(r, f));
 }
 
-/// The longest pattern `vmap_check` compares, in bytes.
-const CHECK_MAX: usize = 256;
-
-fn hex_digit(c: u8) -> Result<u8> {
-    match c {
-        b'0'..=b'9' => Ok(c - b'0'),
-        b'a'..=b'f' => Ok(c - b'a' + 10),
-        b'A'..=b'F' => Ok(c - b'A' + 10),
-        _ => Err(EINVAL),
+fn stats(region: &Region, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let size = region.size();
+    let free = region.free();
+    writeln!(f, "name: {}", region.name().to_str().unwrap_or("?"))?;
+    writeln!(
+        f,
+        "device: {}",
+        region.device().name().to_str().unwrap_or("?")
+    )?;
+    if let Some(bar) = region.bar() {
+        writeln!(f, "bar: {bar}")?;
     }
+    if let Some(phys) = region.phys_base() {
+        writeln!(f, "phys: {phys:#x}")?;
+    }
+    writeln!(f, "live: {}", region.is_live())?;
+    writeln!(f, "caching: {:?}", region.caching())?;
+    writeln!(f, "chunk_size: {}", region.buddy().chunk_size().as_usize())?;
+    writeln!(f, "size: {size}")?;
+    writeln!(f, "used: {}", size - free)?;
+    writeln!(f, "free: {free}")?;
+    writeln!(f, "largest_free_block: {}", region.largest_free_block())?;
+    let ledger = region.ledger();
+    writeln!(f, "live_buffers: {}", ledger.buffers().len())?;
+    writeln!(f, "allocs: {}", ledger.allocs)?;
+    writeln!(f, "frees: {}", ledger.frees)?;
+    writeln!(f, "failures: {}", ledger.failures)?;
+    writeln!(f, "refused_maps: {}", ledger.refused_maps)
 }
 
-/// The write handler of `vmap_check`.
-pub(crate) fn vmap_check(_: &(), reader: &mut UserSliceReader) -> Result {
-    let len = reader.len();
-    if len > 32 + 2 * CHECK_MAX {
-        return Err(EINVAL);
+fn buffers(region: &Region, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    for record in region.ledger().buffers() {
+        write!(
+            f,
+            "{} {} {}",
+            record.ino(),
+            record.size,
+            record.placement.as_str()
+        )?;
+        for &(offset, len) in record.ranges.as_slice() {
+            write!(f, " {offset:#x}+{len:#x}")?;
+        }
+        writeln!(f)?;
     }
-    let mut input = [0u8; 32 + 2 * CHECK_MAX];
-    reader.read_slice(&mut input[..len])?;
-    let text = core::str::from_utf8(&input[..len]).map_err(|_| EINVAL)?;
-    let mut words = text.split_ascii_whitespace();
-    let mut next = || words.next().ok_or(EINVAL);
-    let fd: i32 = next()?.parse().map_err(|_| EINVAL)?;
-    let offset: usize = next()?.parse().map_err(|_| EINVAL)?;
-    let hex = next()?.as_bytes();
-    if hex.is_empty() || hex.len() % 2 != 0 || hex.len() > 2 * CHECK_MAX {
-        return Err(EINVAL);
-    }
-    let mut want = [0u8; CHECK_MAX];
-    let n = hex.len() / 2;
-    for (i, pair) in hex.chunks_exact(2).enumerate() {
-        want[i] = hex_digit(pair[0])? << 4 | hex_digit(pair[1])?;
-    }
-
-    let buf = DmaBuf::from_fd(fd)?;
-    let map = buf.vmap()?;
-    let mut got = [0u8; CHECK_MAX];
-    map.read(offset, &mut got[..n])?;
-    if got[..n] == want[..n] {
-        Ok(())
-    } else {
-        Err(EIO)
-    }
+    Ok(())
 }

@@ -9,34 +9,57 @@
 //! block). Drivers also allocate from a region directly, without a file descriptor, through
 //! [`Region::allocate`] or the C function `devmem_region_alloc()`.
 //!
-//! A walk through the code follows a buffer's life: [`region`] (registration, allocation and
-//! accounting) → [`buffer`] (the exported dma-buf and its `dma_buf_ops`) → [`fault`] (user
-//! mappings) → release, back in [`buffer`]. [`registry`] keeps the heap nodes, which outlive
-//! their regions, and [`heap`] connects a node to the region behind it.
+//! # A buffer's life, file by file
+//!
+//! The files depend on each other in this order only, each on the ones before it:
+//!
+//! 1. [`layout`]: a buffer's placement and the ranges of the region it occupies;
+//!    [`memory`]: the memory behind a region ([`memory::DeviceMemory`]); [`ledger`]: a
+//!    region's live buffers and counters; [`p2p`]: who gets a DMA mapping, and which;
+//!    [`ratelimit`]: the refusal log's limit.
+//! 2. [`region`]: a registered range, its allocator, and `RegionGuard`, the proof that it is
+//!    still there; withdrawal.
+//! 3. [`allocation`]: blocks of a region, cleared, in its ledger until dropped.
+//! 4. [`fault`]: user mappings of an allocation, filled in on demand.
+//! 5. [`buffer`]: an allocation exported as a dma-buf (attach, map, mmap, vmap, release), and
+//!    [`Region::allocate`].
+//! 6. [`heap`]: the backend of a heap node, allocating buffers.
+//! 7. [`debugfs`]: a region's state; [`registry`]: heap nodes by name, which outlive regions.
+//! 8. [`registration`]: the drivers' API: register from probe, withdraw on unbind.
+//! 9. [`capi`]: the C face; `vmap_check`: a test importer; the ivshmem driver.
 //!
 //! # Lock order
 //!
 //! 1. `registry::REGISTRY`;
 //! 2. the backend slot of a heap (`kernel::dma_heap::Heap`);
-//! 3. a buffer's reservation lock, taken by the dma-buf core around `map_dma_buf`, `vmap` and
+//! 3. a region's `withdrawal`, held across a whole withdrawal;
+//! 4. a buffer's reservation lock, taken by the dma-buf core around `map_dma_buf`, `vmap` and
 //!    their inverses;
-//! 4. a buffer's `vmap` state;
-//! 5. a region's `state` (counters and live buffers);
-//! 6. the GPU buddy allocator's own lock.
+//! 5. a buffer's `vmap` state;
+//! 6. a region's `ledger`; zapping user mappings under it takes the mm's `i_mmap_rwsem`;
+//! 7. the GPU buddy allocator's own lock.
 //!
-//! A region's SRCU read-side section ([`Region`] calls it "entering" the region) may be held
-//! across 3–6. [`Region::unregister`] waits for every such section, so it must never run inside
-//! one.
+//! A region's SRCU read-side section (held by a `RegionGuard`) may be held across 4–7.
+//! Withdrawal waits for every such section, so it must never run inside one.
 
 use kernel::prelude::*;
 
+mod allocation;
 mod buffer;
 mod capi;
 mod debugfs;
 mod fault;
 mod heap;
-pub mod region;
+mod layout;
+mod ledger;
+mod memory;
+mod p2p;
+mod ratelimit;
+mod region;
+mod registration;
 mod registry;
+#[cfg(CONFIG_DEVMEM_HEAP_VMAP_CHECK)]
+mod vmap_check;
 
 #[cfg(CONFIG_DEVMEM_HEAP_IVSHMEM)]
 #[path = "../vkms_demo/ivshmem.rs"]
@@ -46,9 +69,9 @@ mod ivshmem;
 #[path = "../kunit/devmem_heap_test.rs"]
 mod tests;
 
+pub use layout::Placement;
+pub use memory::Caching;
 pub use region::{
-    Caching,
-    Placement,
     Region,
     RegionConfig, //
 };

@@ -5,6 +5,7 @@
  */
 
 #include <linux/devmem_heap.h>
+#include <linux/err.h>
 #include <linux/export.h>
 
 #include "capi.h"
@@ -31,7 +32,10 @@ struct devmem_region *devmem_region_register(struct device *dev,
 					     const char *name, u64 chunk_size,
 					     unsigned int flags)
 {
-	return devmem_heap_capi_register(dev, base, size, name, chunk_size, flags);
+	if (flags & ~DEVMEM_REGION_UNCACHED)
+		return ERR_PTR(-EINVAL);
+	return devmem_heap_capi_register(dev, base, size, name, chunk_size,
+					 flags & DEVMEM_REGION_UNCACHED);
 }
 EXPORT_SYMBOL_GPL(devmem_region_register);
 
@@ -94,6 +98,9 @@ EXPORT_SYMBOL_GPL(devmem_region_unregister);
 struct dma_buf *devmem_region_alloc(struct devmem_region *region, size_t len,
 				    u32 fd_flags, unsigned int flags)
 {
-	return devmem_heap_capi_alloc(region, len, fd_flags, flags);
+	if (flags & ~DEVMEM_ALLOC_CONTIGUOUS)
+		return ERR_PTR(-EINVAL);
+	return devmem_heap_capi_alloc(region, len, fd_flags,
+				      flags & DEVMEM_ALLOC_CONTIGUOUS);
 }
 EXPORT_SYMBOL_GPL(devmem_region_alloc);

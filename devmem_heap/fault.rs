@@ -2,22 +2,25 @@
 
 //! User mappings of buffers, filled in on demand.
 //!
-//! `mmap` maps nothing; each fault maps the one page it needs, after checking that the region
-//! is still there. When the region is withdrawn, faults get `SIGBUS`; once its mappings are
-//! zapped, nothing of the device's memory stays reachable from user space.
+//! `mmap` maps nothing; each fault maps the one page it needs, after entering the region. When
+//! the region is withdrawn its buffers' user mappings are zapped (`Region::withdraw`), so the
+//! next access faults again and gets `SIGBUS`.
 
-use crate::buffer::BufferInner;
+use crate::allocation::Allocation;
 use kernel::{
     mm::virt::fault::{
         FaultHandler,
         VmFault,
         VmFaultResult, //
     },
-    page::PAGE_SIZE,
+    page::{
+        PAGE_SHIFT,
+        PAGE_SIZE, //
+    },
     sync::ArcBorrow,
 };
 
-impl FaultHandler for BufferInner {
+impl FaultHandler for Allocation {
     fn fault(this: ArcBorrow<'_, Self>, vmf: &VmFault) -> VmFaultResult {
         let Some(offset) = vmf.pgoff().checked_mul(PAGE_SIZE) else {
             return VmFaultResult::SIGBUS;
@@ -25,19 +28,19 @@ impl FaultHandler for BufferInner {
         let Some((at, _)) = this.locate(offset) else {
             return VmFaultResult::SIGBUS;
         };
-        let region = this.region();
-        let Ok(entered) = region.enter() else {
+        let Ok(guard) = this.region().enter() else {
             return VmFaultResult::SIGBUS;
         };
-        let Some(mem) = entered.memory().io() else {
+        let Some(phys) = guard.memory().phys() else {
             return VmFaultResult::SIGBUS;
         };
-        let Ok(pfn) = mem.pfn(at) else {
+        // CAST: An offset in the region fits a physical address.
+        let Ok(pfn) = usize::try_from((phys + at as kernel::io::PhysAddr) >> PAGE_SHIFT) else {
             return VmFaultResult::SIGBUS;
         };
         // SAFETY: `pfn` is a page of the region's device memory, inside this buffer, and the
-        // region is live (entered): its device is bound. The page stays the buffer's while the
-        // area holds the buffer.
+        // region is entered: its device is bound. Withdrawal zaps every mapping of it after
+        // waiting for this guard.
         unsafe { vmf.insert_mixed(pfn) }
     }
 }

@@ -2,10 +2,7 @@
 
 //! The backend behind a region's heap nodes in `/dev/dma_heap`.
 
-use crate::region::{
-    Placement,
-    Region, //
-};
+use crate::{layout::Placement, region::Region};
 use kernel::{
     dma_buf::{
         DmaBuf,

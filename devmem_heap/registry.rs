@@ -6,20 +6,20 @@
 //! goes away its node stays, allocation from it fails with `ENODEV`, and a region registering the
 //! same name later brings the node back. The registry refuses a name that is in use, or whose
 //! heap names would clash with another region's (`foo-contiguous` against `foo`), before the
-//! core sees it.
+//! core sees it; the core refuses a name any other heap has (`system`) with `EEXIST`.
 
 use crate::{
     debugfs,
     heap::HeapBackend,
+    layout::Placement,
     region::{
-        Placement,
+        HeapNames,
         Region, //
     },
 };
 use kernel::{
     debugfs::{
         Dir,
-        File,
         Scope, //
     },
     dma_heap::Heap,
@@ -28,7 +28,7 @@ use kernel::{
     sync::Arc,
 };
 
-/// The suffix of the name of a region's contiguous heap.
+/// The suffix of the name of a region's heap of contiguous buffers.
 const CONTIGUOUS_SUFFIX: &str = "-contiguous";
 
 /// The longest region name, in bytes.
@@ -39,28 +39,31 @@ kernel::sync::global_lock! {
     pub(crate) unsafe(uninit) static REGISTRY: Mutex<Registry> = Registry {
         entries: KVec::new(),
         root: None,
+        #[cfg(CONFIG_DEVMEM_HEAP_VMAP_CHECK)]
         vmap_check: None,
     };
 }
 
-/// The names of the two heaps of a region. They live forever, like the heap nodes.
-#[derive(Clone, Copy)]
-pub(crate) struct Names {
-    /// `<name>`: buffers may be scattered.
-    pub(crate) plain: &'static CStr,
-    /// `<name>-contiguous`: one block per buffer.
-    pub(crate) contiguous: &'static CStr,
+/// Whether a region gets heap nodes in `/dev/dma_heap`.
+#[derive(Copy, Clone, PartialEq, Eq)]
+pub(crate) enum Nodes {
+    /// The region's two heaps are published (every region a driver registers).
+    Publish,
+    /// No heap nodes: nodes cannot be removed, so short-lived test regions get none.
+    #[cfg_attr(not(CONFIG_DEVMEM_HEAP_KUNIT_TEST), expect(dead_code))]
+    Omit,
 }
 
 pub(crate) struct Registry {
     entries: KVec<Entry>,
     root: Option<Dir>,
-    vmap_check: Option<Pin<KBox<File<()>>>>,
+    #[cfg(CONFIG_DEVMEM_HEAP_VMAP_CHECK)]
+    vmap_check: Option<Pin<KBox<kernel::debugfs::File<()>>>>,
 }
 
 struct Entry {
-    names: Names,
-    plain: Option<&'static Heap<HeapBackend>>,
+    names: HeapNames,
+    scattered: Option<&'static Heap<HeapBackend>>,
     contiguous: Option<&'static Heap<HeapBackend>>,
     region: Option<Arc<Region>>,
     debugfs: Option<Pin<KBox<Scope<Arc<Region>>>>>,
@@ -71,13 +74,12 @@ pub(crate) fn init() {
     // SAFETY: Called once, from the module initialiser, before any other use of `REGISTRY`.
     unsafe { REGISTRY.init() };
     let root = Dir::new(c"devmem_heap");
-    // debugfs is best effort: the framework works without it.
-    let check = KBox::pin_init(
-        root.write_callback_file(c"vmap_check", (), &debugfs::vmap_check),
-        GFP_KERNEL,
-    );
     let mut reg = REGISTRY.lock();
-    reg.vmap_check = check.ok();
+    // debugfs is best effort: the framework works without it.
+    #[cfg(CONFIG_DEVMEM_HEAP_VMAP_CHECK)]
+    {
+        reg.vmap_check = crate::vmap_check::create(&root).ok();
+    }
     reg.root = Some(root);
 }
 
@@ -105,7 +107,7 @@ fn leak(name: CString) -> Result<&'static CStr> {
 
 impl Registry {
     fn find(&self, name: &CStr) -> Option<usize> {
-        self.entries.iter().position(|e| e.names.plain == name)
+        self.entries.iter().position(|e| e.names.scattered == name)
     }
 
     /// Returns the index of the entry of `name`, made if there is none yet.
@@ -121,21 +123,21 @@ impl Registry {
         let clash = self
             .entries
             .iter()
-            .any(|e| e.names.contiguous == name || e.names.plain == &*contiguous);
+            .any(|e| e.names.contiguous == name || e.names.scattered == &*contiguous);
         if clash {
             return Err(EEXIST);
         }
-        let plain = CString::try_from(name)?;
+        let scattered = CString::try_from(name)?;
         // Names are only ever made once per distinct name and are never freed: heap nodes
         // and buffers' exporter names refer to them forever.
-        let names = Names {
-            plain: leak(plain)?,
+        let names = HeapNames {
+            scattered: leak(scattered)?,
             contiguous: leak(contiguous)?,
         };
         self.entries.push(
             Entry {
                 names,
-                plain: None,
+                scattered: None,
                 contiguous: None,
                 region: None,
                 debugfs: None,
@@ -146,7 +148,8 @@ impl Registry {
     }
 }
 
-fn heap_of(
+/// Returns the heap in `slot`, adding it to the dma-buf heap core the first time.
+fn heap_in(
     slot: &mut Option<&'static Heap<HeapBackend>>,
     name: &'static CStr,
 ) -> Result<&'static Heap<HeapBackend>> {
@@ -159,15 +162,15 @@ fn heap_of(
 }
 
 /// Publishes the region that `make` creates under the name `name`, with its debugfs directory
-/// and, if `nodes`, its two heap nodes. (Only the KUnit suite makes regions without nodes: heap
-/// nodes cannot be removed, and its regions are short-lived.)
+/// and the heap nodes `nodes` says.
 ///
-/// Returns [`EINVAL`] for an invalid name, [`EEXIST`] if the name is taken or clashes with
-/// another region's heaps, and the errors of `make` and of adding the heaps.
+/// Returns [`EINVAL`] for an invalid name, [`EEXIST`] if the name is taken, clashes with
+/// another region's heaps or is the name of another heap, and the errors of `make` and of
+/// adding the heaps.
 pub(crate) fn publish(
     name: &CStr,
-    nodes: bool,
-    make: impl FnOnce(Names) -> Result<Arc<Region>>,
+    nodes: Nodes,
+    make: impl FnOnce(HeapNames) -> Result<Arc<Region>>,
 ) -> Result<Arc<Region>> {
     validate(name)?;
     let mut reg = REGISTRY.lock();
@@ -176,15 +179,15 @@ pub(crate) fn publish(
     let region = make(names)?;
 
     let entry = &mut reg.entries[i];
-    if nodes {
-        attach(entry, names, &region)?;
+    if nodes == Nodes::Publish {
+        back_nodes(entry, &region)?;
     }
     entry.region = Some(region.clone());
 
     // debugfs is best effort: a region works without it.
     let scope = reg.root.as_ref().map(|root| {
         KBox::pin_init(
-            root.scope(region.clone(), names.plain, debugfs::populate),
+            root.scope(region.clone(), names.scattered, debugfs::populate),
             GFP_KERNEL,
         )
     });
@@ -194,11 +197,12 @@ pub(crate) fn publish(
     Ok(region)
 }
 
-/// Attaches the heaps of `region` to the nodes of `entry`, adding the nodes the first time.
-fn attach(entry: &mut Entry, names: Names, region: &Arc<Region>) -> Result {
-    let plain = heap_of(&mut entry.plain, names.plain)?;
-    let contiguous = heap_of(&mut entry.contiguous, names.contiguous)?;
-    plain.attach(Arc::new(
+/// Puts backends of `region` behind the heap nodes of `entry`, adding the nodes the first time.
+fn back_nodes(entry: &mut Entry, region: &Arc<Region>) -> Result {
+    let names = entry.names;
+    let scattered = heap_in(&mut entry.scattered, names.scattered)?;
+    let contiguous = heap_in(&mut entry.contiguous, names.contiguous)?;
+    scattered.attach(Arc::new(
         HeapBackend::new(region.clone(), Placement::Scattered),
         GFP_KERNEL,
     )?)?;
@@ -209,20 +213,27 @@ fn attach(entry: &mut Entry, names: Names, region: &Arc<Region>) -> Result {
     .map_err(Error::from)
     .and_then(|backend| contiguous.attach(backend));
     if attached.is_err() {
-        plain.detach();
+        scattered.detach();
     }
     attached
 }
 
-/// Withdraws the region published under `name`: its heaps stay, with no backend, and its
-/// debugfs directory goes.
-pub(crate) fn withdraw(name: &CStr) {
+/// Takes `region` out of the registry: its heaps stay, with no backend, and its debugfs
+/// directory goes.
+pub(crate) fn withdraw(region: &Region) {
     let mut reg = REGISTRY.lock();
-    let Some(i) = reg.find(name) else {
+    let Some(i) = reg.find(region.name()) else {
         return;
     };
     let entry = &mut reg.entries[i];
-    for heap in [entry.plain, entry.contiguous].into_iter().flatten() {
+    if !entry
+        .region
+        .as_deref()
+        .is_some_and(|r| core::ptr::eq(r, region))
+    {
+        return;
+    }
+    for heap in [entry.scattered, entry.contiguous].into_iter().flatten() {
         heap.detach();
     }
     let scope = entry.debugfs.take();

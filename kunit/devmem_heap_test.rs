@@ -5,22 +5,39 @@
 
 use crate::{
     buffer::Buffer,
-    region::{
-        Memory,
+    layout::{
         Placement,
+        Ranges, //
+    },
+    memory::{
+        Caching,
+        DeviceMemory,
+        KernelMapping, //
+    },
+    region::{
         Region,
         RegionConfig, //
     },
+    registration::register,
+    registry::Nodes,
 };
-use core::ptr::NonNull;
+use core::{
+    ptr::NonNull,
+    sync::atomic::{
+        AtomicBool,
+        Ordering::Relaxed, //
+    },
+};
 use kernel::{
     dma::DataDirection,
     dma_buf::{
+        DmaBuf,
         Exported,
         FdFlags,
         IoSysMap, //
     },
     faux,
+    io::PhysAddr,
     page::PAGE_SIZE,
     prelude::*,
     ptr::Alignment,
@@ -33,41 +50,42 @@ use kernel::{
         delay::fsleep,
         Delta, //
     },
+    workqueue,
 };
 
-/// System memory standing in for a device's memory.
+/// System memory standing in for a device's memory, shared by the region and the test.
 ///
 /// # Invariants
 ///
 /// `ptr` points to the `size` bytes owned by `_mem`, only ever accessed through `ptr`.
-pub(crate) struct SystemMemory {
+struct Backing {
     _mem: KVVec<u8>,
     ptr: NonNull<u8>,
     size: usize,
 }
 
 // SAFETY: The memory is plain bytes; the allocator hands disjoint ranges to buffers.
-unsafe impl Send for SystemMemory {}
+unsafe impl Send for Backing {}
 // SAFETY: See above; accesses are raw copies that tolerate concurrent readers.
-unsafe impl Sync for SystemMemory {}
+unsafe impl Sync for Backing {}
 
-impl SystemMemory {
+impl Backing {
     /// Allocates `size` bytes, filled with `0xa5` so that missing zeroing shows.
-    pub(crate) fn new(size: usize) -> Result<Self> {
+    fn new(size: usize) -> Result<Arc<Self>> {
         let mut mem = KVVec::from_elem(0xa5u8, size, GFP_KERNEL)?;
         let ptr = NonNull::new(mem.as_mut_ptr()).ok_or(ENOMEM)?;
         // INVARIANT: `ptr` is the start of `mem`'s `size` bytes.
-        Ok(Self {
-            _mem: mem,
-            ptr,
-            size,
-        })
+        Ok(Arc::new(
+            Self {
+                _mem: mem,
+                ptr,
+                size,
+            },
+            GFP_KERNEL,
+        )?)
     }
 
-    pub(crate) fn size(&self) -> usize {
-        self.size
-    }
-
+    /// Returns a pointer to `len` bytes at `offset`, or [`EINVAL`] if they are out of bounds.
     fn at(&self, offset: usize, len: usize) -> Result<*mut u8> {
         match offset.checked_add(len) {
             Some(end) if end <= self.size => {}
@@ -77,36 +95,100 @@ impl SystemMemory {
         Ok(unsafe { self.ptr.as_ptr().add(offset) })
     }
 
-    pub(crate) fn fill(&self, offset: usize, len: usize, byte: u8) -> Result {
-        let ptr = self.at(offset, len)?;
-        // SAFETY: The range is inside the memory, checked by `at`.
-        unsafe { core::ptr::write_bytes(ptr, byte, len) };
-        Ok(())
-    }
-
-    pub(crate) fn read(&self, offset: usize, out: &mut [u8]) -> Result {
+    fn read(&self, offset: usize, out: &mut [u8]) -> Result {
         let ptr = self.at(offset, out.len())?;
         // SAFETY: The range is inside the memory, checked by `at`; `out` is a distinct buffer.
         unsafe { core::ptr::copy_nonoverlapping(ptr, out.as_mut_ptr(), out.len()) };
         Ok(())
     }
 
-    pub(crate) fn write(&self, offset: usize, data: &[u8]) -> Result {
+    fn write(&self, offset: usize, data: &[u8]) -> Result {
         let ptr = self.at(offset, data.len())?;
         // SAFETY: The range is inside the memory, checked by `at`; `data` is a distinct buffer.
         unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), ptr, data.len()) };
         Ok(())
     }
+}
 
-    /// # Safety
-    ///
-    /// The mapping must not be used after `self` is dropped.
-    pub(crate) unsafe fn iosys_map(&self, offset: usize) -> Result<IoSysMap> {
-        let ptr = self.at(offset, 0)?;
-        // SAFETY: `ptr` points into the memory, valid as long as `self`, which the caller
-        // guarantees outlives the mapping's use.
-        Ok(unsafe { IoSysMap::from_vaddr(ptr.cast()) })
+/// The region's view of a [`Backing`]: system memory, so no physical address for user or
+/// peer-to-peer mappings, and kernel mappings of contiguous buffers only.
+struct SystemMemory(Arc<Backing>);
+
+impl DeviceMemory for SystemMemory {
+    fn size(&self) -> usize {
+        self.0.size
     }
+
+    fn phys(&self) -> Option<PhysAddr> {
+        None
+    }
+
+    fn fill(&self, offset: usize, len: usize, byte: u8) -> Result {
+        let ptr = self.0.at(offset, len)?;
+        // SAFETY: The range is inside the memory, checked by `at`.
+        unsafe { core::ptr::write_bytes(ptr, byte, len) };
+        Ok(())
+    }
+
+    unsafe fn vmap(&self, ranges: &[(usize, usize)], size: usize) -> Result<KernelMapping> {
+        let [(offset, _)] = ranges else {
+            return Err(EOPNOTSUPP);
+        };
+        let ptr = self.0.at(*offset, size)?;
+        Ok(KernelMapping {
+            // SAFETY: `ptr` maps the buffer in system memory for as long as `self`, which the
+            // caller keeps alive while the address is used.
+            addr: unsafe { IoSysMap::from_vaddr(ptr.cast()) },
+            stitched: None,
+        })
+    }
+}
+
+/// Returns where `buf`, a buffer of `region`, lies in the region, as its ledger says.
+fn ranges_of(region: &Region, buf: &DmaBuf) -> Result<Arc<Ranges>> {
+    let ledger = region.ledger();
+    let record = ledger.buffers().iter().find(|r| r.ino() == buf.ino());
+    Ok(record.ok_or(ENOENT)?.ranges.clone())
+}
+
+/// Copies `out.len()` bytes at `offset` of `buf`, a buffer of `region`, out of `mem`, the
+/// region's memory.
+fn read(
+    region: &Region,
+    mem: &Backing,
+    buf: &DmaBuf,
+    mut offset: usize,
+    mut out: &mut [u8],
+) -> Result {
+    let ranges = ranges_of(region, buf)?;
+    while !out.is_empty() {
+        let (at, run) = ranges.locate(buf.size(), offset).ok_or(EINVAL)?;
+        let n = run.min(out.len());
+        let (head, tail) = out.split_at_mut(n);
+        mem.read(at, head)?;
+        out = tail;
+        offset += n;
+    }
+    Ok(())
+}
+
+/// Copies `data` into `buf`, a buffer of `region`, at `offset`, in `mem`, the region's memory.
+fn write(
+    region: &Region,
+    mem: &Backing,
+    buf: &DmaBuf,
+    mut offset: usize,
+    mut data: &[u8],
+) -> Result {
+    let ranges = ranges_of(region, buf)?;
+    while !data.is_empty() {
+        let (at, run) = ranges.locate(buf.size(), offset).ok_or(EINVAL)?;
+        let n = run.min(data.len());
+        mem.write(at, &data[..n])?;
+        data = &data[n..];
+        offset += n;
+    }
+    Ok(())
 }
 
 #[kunit_tests(devmem_heap)]
@@ -116,24 +198,41 @@ mod cases {
     /// A faux device with a region of `size` bytes of system memory named `name`.
     struct Fixture {
         region: Arc<Region>,
+        mem: Arc<Backing>,
         _dev: faux::Registration,
+    }
+
+    /// Registers a region of `mem` for `dev`, with the heap nodes `nodes` says.
+    fn register_system(
+        dev: &faux::Registration,
+        mem: &Arc<Backing>,
+        config: RegionConfig<'_>,
+        nodes: Nodes,
+    ) -> Result<Arc<Region>> {
+        register(
+            dev.as_ref().as_ref(),
+            KBox::new(SystemMemory(mem.clone()), GFP_KERNEL)?,
+            None,
+            config,
+            nodes,
+        )
     }
 
     impl Fixture {
         fn new(name: &CStr, size: usize, chunk: Alignment) -> Result<Self> {
             let dev = faux::Registration::new(name, None)?;
-            let region = Region::register(
-                dev.as_ref().as_ref(),
-                Memory::System(SystemMemory::new(size)?),
-                None,
-                RegionConfig {
-                    name,
-                    chunk_size: chunk,
-                    caching: crate::Caching::WriteCombined,
-                },
-                false,
-            )?;
-            Ok(Self { region, _dev: dev })
+            let mem = Backing::new(size)?;
+            let config = RegionConfig {
+                name,
+                chunk_size: chunk,
+                caching: Caching::WriteCombined,
+            };
+            let region = register_system(&dev, &mem, config, Nodes::Omit)?;
+            Ok(Self {
+                region,
+                mem,
+                _dev: dev,
+            })
         }
 
         fn alloc(&self, len: usize, placement: Placement) -> Result<ARef<Exported<Buffer>>> {
@@ -159,8 +258,8 @@ mod cases {
         }
     }
 
-    fn ranges(buf: &Exported<Buffer>) -> usize {
-        buf.data().inner().range_count()
+    fn ranges(f: &Fixture, buf: &Exported<Buffer>) -> usize {
+        ranges_of(&f.region, buf).map_or(0, |r| r.as_slice().len())
     }
 
     #[test]
@@ -197,9 +296,9 @@ mod cases {
         // Seven pages: a 4 + 2 + 1 page set of blocks, one range if they happen to touch.
         let scattered = f.alloc(7 * PAGE_SIZE, Placement::Scattered)?;
         assert_eq!(scattered.size(), 7 * PAGE_SIZE);
-        assert!(ranges(&scattered) >= 1);
+        assert!(ranges(&f, &scattered) >= 1);
         let contiguous = f.alloc(7 * PAGE_SIZE, Placement::Contiguous)?;
-        assert_eq!(ranges(&contiguous), 1);
+        assert_eq!(ranges(&f, &contiguous), 1);
         assert!(settles(&f.region, SZ_1M - 14 * PAGE_SIZE));
         assert_eq!(contiguous.exporter_name(), c"kunit-place-contiguous");
         assert_eq!(scattered.exporter_name(), c"kunit-place");
@@ -233,7 +332,7 @@ mod cases {
             Some(ENOMEM)
         );
         let scattered = f.alloc(2 * SZ_64K, Placement::Scattered)?;
-        assert_eq!(ranges(&scattered), 2);
+        assert_eq!(ranges(&f, &scattered), 2);
         assert!(settles(&f.region, SZ_1M / 2 - 2 * SZ_64K));
 
         drop(scattered);
@@ -249,12 +348,12 @@ mod cases {
         let buf = f.alloc(SZ_256K, Placement::Scattered)?;
         let mut page = KVec::from_elem(0xffu8, PAGE_SIZE, GFP_KERNEL)?;
         for i in 0..SZ_256K / PAGE_SIZE {
-            buf.data().inner().read(i * PAGE_SIZE, &mut page)?;
+            read(&f.region, &f.mem, &buf, i * PAGE_SIZE, &mut page)?;
             assert!(page.iter().all(|&b| b == 0));
         }
         let dirt = KVec::from_elem(0x5au8, PAGE_SIZE, GFP_KERNEL)?;
         for i in 0..SZ_256K / PAGE_SIZE {
-            buf.data().inner().write(i * PAGE_SIZE, &dirt)?;
+            write(&f.region, &f.mem, &buf, i * PAGE_SIZE, &dirt)?;
         }
         drop(buf);
         assert!(settles(&f.region, SZ_256K));
@@ -265,18 +364,18 @@ mod cases {
         for b in [&buf, &other] {
             for i in 0..SZ_128K / PAGE_SIZE {
                 page.fill(0xff);
-                b.data().inner().read(i * PAGE_SIZE, &mut page)?;
+                read(&f.region, &f.mem, b, i * PAGE_SIZE, &mut page)?;
                 assert!(page.iter().all(|&x| x == 0));
             }
         }
         // Out of bounds of the buffer.
         assert_eq!(
-            buf.data().inner().read(SZ_128K - 1, &mut page).err(),
+            read(&f.region, &f.mem, &buf, SZ_128K - 1, &mut page).err(),
             Some(EINVAL)
         );
 
         // The kernel mapping of a contiguous buffer sees the same memory.
-        buf.data().inner().write(100, b"devmem")?;
+        write(&f.region, &f.mem, &buf, 100, b"devmem")?;
         let map = buf.vmap()?;
         let mut word = [0u8; 6];
         map.read(100, &mut word)?;
@@ -289,13 +388,8 @@ mod cases {
         let f = Fixture::new(c"kunit-dup", SZ_64K, Alignment::new::<SZ_4K>())?;
         let dev = faux::Registration::new(c"kunit-dup-2", None)?;
         let again = |name: &CStr| -> Result<Arc<Region>> {
-            Region::register(
-                dev.as_ref().as_ref(),
-                Memory::System(SystemMemory::new(SZ_64K)?),
-                None,
-                RegionConfig::new(name),
-                false,
-            )
+            let mem = Backing::new(SZ_64K)?;
+            register_system(&dev, &mem, RegionConfig::new(name), Nodes::Omit)
         };
         assert_eq!(again(c"kunit-dup").err(), Some(EEXIST));
         // Its heap names would clash with those of kunit-dup.
@@ -318,11 +412,12 @@ mod cases {
         assert!(!f.region.is_live());
         assert_eq!(f.alloc(PAGE_SIZE, Placement::Scattered).err(), Some(ENODEV));
         assert!(crate::registry::find(c"kunit-gone").is_none());
-        // A buffer that outlives its region keeps its blocks until it goes.
-        assert_eq!(
-            kept.data().inner().read(0, &mut [0u8; 1]).err(),
-            Some(ENODEV)
-        );
+        // A buffer that outlives its region keeps its blocks until it goes, but no mapping of
+        // them.
+        let importer = faux::Registration::new(c"kunit-gone-importer", None)?;
+        let attach = kept.attach(importer.as_ref().as_ref())?;
+        assert_eq!(attach.map(DataDirection::Bidirectional).err(), Some(ENODEV));
+        drop(attach);
         drop(kept);
         assert!(settles(&f.region, SZ_64K));
         drop(f);
@@ -350,6 +445,54 @@ mod cases {
         // CPU access waits for nothing here and succeeds.
         buf.begin_cpu_access(DataDirection::FromDevice)?;
         buf.end_cpu_access(DataDirection::FromDevice)?;
+        Ok(())
+    }
+
+    /// The name of a heap that is not a region's (the system heap) is refused with `EEXIST`
+    /// before the heap core sees it twice, and nothing of the attempt stays behind.
+    #[test]
+    fn name_of_another_heap_is_eexist() -> Result {
+        let dev = faux::Registration::new(c"kunit-system", None)?;
+        let mem = Backing::new(SZ_64K)?;
+        assert_eq!(
+            register_system(&dev, &mem, RegionConfig::new(c"system"), Nodes::Publish).err(),
+            Some(EEXIST)
+        );
+        assert!(crate::registry::find(c"system").is_none());
+        Ok(())
+    }
+
+    /// A second `unregister()` while the first waits for a guard returns only after the first
+    /// one's wait: until then the memory may still be in use.
+    #[test]
+    fn second_unregister_waits_for_the_first() -> Result {
+        let f = Fixture::new(c"kunit-unreg", SZ_64K, Alignment::new::<SZ_4K>())?;
+        let guard = f.region.enter()?;
+        let mut done = KVec::new();
+        for _ in 0..2 {
+            let flag = Arc::new(AtomicBool::new(false), GFP_KERNEL)?;
+            let (region, set) = (f.region.clone(), flag.clone());
+            workqueue::system_long().try_spawn(GFP_KERNEL, move || {
+                region.unregister();
+                set.store(true, Relaxed);
+            })?;
+            done.push(flag, GFP_KERNEL)?;
+            fsleep(Delta::from_millis(50));
+        }
+        // Both wait for the guard: neither may return while it is held.
+        fsleep(Delta::from_millis(200));
+        assert!(!f.region.is_live());
+        assert!(!done[0].load(Relaxed));
+        assert!(!done[1].load(Relaxed));
+        drop(guard);
+        for flag in done.iter() {
+            let mut waited = 0;
+            while !flag.load(Relaxed) && waited < 200 {
+                fsleep(Delta::from_millis(10));
+                waited += 1;
+            }
+            assert!(flag.load(Relaxed));
+        }
         Ok(())
     }
 }

@@ -54,17 +54,18 @@ step "building the kernel (bzImage, modules, headers) in $build"
 done_step
 
 # The component must also build, warning-free, without its options that the
-# test kernel turns on: no KUnit suite and no PCI peer-to-peer DMA. Only its
+# test kernel turns on: no KUnit suite, no test importer and no PCI
+# peer-to-peer DMA. Only its
 # directory is compiled, in a build directory of its own.
 alt=$build-minimal
 mkdir -p "$alt"
 if ! cmp -s "$build/.config" "$alt/.devmem-from-config"; then
 	cp "$build/.config" "$alt/.config"
-	"$ksrc/scripts/config" --file "$alt/.config" -d DEVMEM_HEAP_KUNIT_TEST -d PCI_P2PDMA
+	"$ksrc/scripts/config" --file "$alt/.config" -d DEVMEM_HEAP_KUNIT_TEST -d DEVMEM_HEAP_VMAP_CHECK -d PCI_P2PDMA
 	make -C "$ksrc" O="$alt" LLVM=-19 -s olddefconfig >/dev/null
 	cp "$build/.config" "$alt/.devmem-from-config"
 fi
-step "building drivers/dma-buf/devmem/ without KUnit and P2PDMA in $alt"
+step "building drivers/dma-buf/devmem/ without KUnit, vmap_check and P2PDMA in $alt"
 make -C "$ksrc" O="$alt" LLVM=-19 CLIPPY=1 -j"$(nproc)" -s drivers/dma-buf/devmem/
 done_step
 

@@ -1,0 +1,140 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Registering and unregistering regions: the drivers' API.
+//!
+//! A driver registers a range of its device memory from probe, with [`Region::register_pci`]
+//! for a BAR or [`Region::register_phys`] for any range; the region is published in the
+//! registry (its heap nodes and debugfs directory) and its withdrawal is tied to the driver's
+//! binding with devres. [`Region::unregister`] withdraws it earlier.
+
+use crate::{
+    memory::DeviceMemory,
+    p2p::Peer,
+    region::{
+        Region,
+        RegionConfig, //
+    },
+    registry::{
+        self,
+        Nodes, //
+    },
+};
+use kernel::{
+    device::{
+        Bound,
+        Device, //
+    },
+    devres,
+    dma_buf::iomem::IoMemory,
+    io::PhysAddr,
+    pci,
+    prelude::*,
+    sync::Arc,
+};
+
+/// Withdraws a region when its device is unbound.
+struct Unregister(Arc<Region>);
+
+impl Drop for Unregister {
+    fn drop(&mut self) {
+        self.0.unregister();
+    }
+}
+
+impl Region {
+    /// Registers memory BAR `bar` of `pdev` as a region and publishes its heaps.
+    ///
+    /// The region is withdrawn when `pdev` is unbound; the returned reference is the driver's
+    /// handle for in-kernel allocation.
+    ///
+    /// Returns [`EINVAL`] for an invalid name or chunk size, or a BAR that is not a standard
+    /// memory BAR, [`EEXIST`] if the name is in use, [`EBUSY`] if the BAR is claimed, and the
+    /// errors of mapping the BAR and of the allocator.
+    pub fn register_pci(
+        pdev: &pci::Device<Bound>,
+        bar: u32,
+        config: RegionConfig<'_>,
+    ) -> Result<Arc<Self>> {
+        let memory = IoMemory::map_pci_bar(pdev, bar, c"devmem-heap", config.caching)?;
+        let peer = Peer::new(pdev, bar);
+        register(
+            pdev.as_ref(),
+            KBox::new(memory, GFP_KERNEL)?,
+            Some(peer),
+            config,
+            Nodes::Publish,
+        )
+    }
+
+    /// Registers the `size` bytes of device memory at `phys` as a region of `dev` and publishes
+    /// its heaps. The region is withdrawn when `dev` is unbound.
+    ///
+    /// Returns [`EINVAL`] for an invalid name or chunk size, or a range that is not page
+    /// aligned, [`EEXIST`] if the name is in use, and the errors of mapping the range and of
+    /// the allocator.
+    ///
+    /// # Safety
+    ///
+    /// The range must be device memory (never system RAM) of `dev`, unused by anything else
+    /// while `dev` is bound.
+    pub unsafe fn register_phys(
+        dev: &Device<Bound>,
+        phys: PhysAddr,
+        size: usize,
+        config: RegionConfig<'_>,
+    ) -> Result<Arc<Self>> {
+        // SAFETY: The caller's promise is the one `IoMemory::map` needs.
+        let memory = unsafe { IoMemory::map(phys, size, config.caching)? };
+        register(
+            dev,
+            KBox::new(memory, GFP_KERNEL)?,
+            None,
+            config,
+            Nodes::Publish,
+        )
+    }
+
+    /// Withdraws the region: its heaps stay but fail with [`ENODEV`], nothing reaches the
+    /// device's memory through the region any more, and user mappings of its buffers are
+    /// zapped. Idempotent; also done when the device is unbound. A concurrent second call
+    /// returns once the first has waited for every user of the memory. Must not be called from
+    /// inside the framework's own callbacks.
+    pub fn unregister(&self) {
+        if self.withdraw() {
+            registry::withdraw(self);
+            dev_info!(
+                self.device(),
+                "devmem-heap: region {} withdrawn\n",
+                self.name()
+            );
+        }
+    }
+}
+
+/// Registers `memory` of `dev` as a region, with the heap nodes `nodes` says, and ties its
+/// withdrawal to `dev`'s binding.
+pub(crate) fn register(
+    dev: &Device<Bound>,
+    memory: KBox<dyn DeviceMemory>,
+    peer: Option<Peer>,
+    config: RegionConfig<'_>,
+    nodes: Nodes,
+) -> Result<Arc<Region>> {
+    let region = registry::publish(config.name, nodes, |names| {
+        Region::new(dev, memory, peer, names, &config)
+    })?;
+    if let Err(e) = devres::register(dev, Unregister(region.clone()), GFP_KERNEL) {
+        region.unregister();
+        return Err(e);
+    }
+    let names = region.heap_names();
+    dev_info!(
+        dev,
+        "devmem-heap: region {} ({} KiB) as /dev/dma_heap/{{{},{}}}\n",
+        region.name(),
+        region.size() / 1024,
+        names.scattered,
+        names.contiguous,
+    );
+    Ok(region)
+}
