@@ -127,7 +127,9 @@ impl Exporter for Buffer {
     fn mmap(buf: &Exported<Self>, vma: &VmaNew) -> Result {
         let allocation = &buf.data().allocation;
         // Device memory is shared by nature; a private copy-on-write mapping of it is not.
-        if vma.flags() & flags::SHARED == 0 {
+        // `VM_MAYSHARE`, not `VM_SHARED`: `mmap()` clears the latter for a shared mapping of a
+        // file opened read-only.
+        if vma.flags() & flags::MAYSHARE == 0 {
             return Err(EINVAL);
         }
         let pages = (vma.end() - vma.start()) / PAGE_SIZE;
