@@ -26,6 +26,12 @@ use kernel::{
 /// The BAR that holds the shared memory.
 const SHMEM_BAR: u32 = 2;
 
+/// The most devices that get a name: the first `<base>`, then `<base>1` to `<base>99`.
+const MAX_DEVICES: usize = 100;
+
+/// The longest base name: room for the two-digit suffix within a region name.
+const BASE_MAX: usize = crate::registry::NAME_MAX - 2;
+
 kernel::sync::global_lock! {
     // SAFETY: `register` initialises it before the driver can probe.
     unsafe(uninit) static NAMES: Mutex<KVec<CString>> = KVec::new();
@@ -61,19 +67,27 @@ pub(crate) fn register(
 }
 
 /// Returns the region name of the device named `dev_name` (its PCI address).
+///
+/// Returns [`EINVAL`] if the base name is longer than [`BASE_MAX`] and [`ENOSPC`] once
+/// [`MAX_DEVICES`] devices have names.
 fn region_name(dev_name: &CStr) -> Result<CString> {
+    let param = crate::module_parameters::ivshmem_name.value();
+    if param.as_bytes().len() > BASE_MAX {
+        pr_err!("devmem_heap.ivshmem_name is longer than {BASE_MAX} bytes\n");
+        return Err(EINVAL);
+    }
     let mut names = NAMES.lock();
     let index = match names
         .iter()
         .position(|n| n.to_bytes() == dev_name.to_bytes())
     {
         Some(index) => index,
-        None => {
+        None if names.len() < MAX_DEVICES => {
             names.push(CString::try_from(dev_name)?, GFP_KERNEL)?;
             names.len() - 1
         }
+        None => return Err(ENOSPC),
     };
-    let param = crate::module_parameters::ivshmem_name.value();
     let base = BStr::from_bytes(param.as_bytes());
     if index == 0 {
         CString::try_from_fmt(fmt!("{base}"))
