@@ -18,6 +18,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -262,6 +263,39 @@ static void test_mmap_rules(const struct region *r)
 	}
 	ok = ok && region_idle(r);
 	ksft_test_result(ok, "%s: rounding, CLOEXEC, exporter, mmap bounds and offset\n",
+			 r->name);
+	close(heap);
+}
+
+/*
+ * A buffer opened read-only maps shared and read-only (mmap() clears
+ * VM_SHARED for such a mapping, VM_MAYSHARE stays); writable or private
+ * mappings of it are refused.
+ */
+static void test_mmap_read_only(const struct region *r)
+{
+	int heap = open_heap(r->name, 0);
+	int fd = heap_alloc(heap, 2 * PAGE, O_RDONLY, 0);
+	int ok = fd >= 0;
+	unsigned char *p;
+
+	if (ok) {
+		p = mmap(NULL, 2 * PAGE, PROT_READ, MAP_SHARED, fd, 0);
+		ok = p != MAP_FAILED;
+		if (p != MAP_FAILED) {
+			ok = p[0] == 0 && p[2 * PAGE - 1] == 0;
+			munmap(p, 2 * PAGE);
+		}
+		errno = 0;
+		ok = ok && mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED,
+				fd, 0) == MAP_FAILED && errno == EACCES;
+		errno = 0;
+		ok = ok && mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE, fd, 0) ==
+			   MAP_FAILED && errno == EINVAL;
+		close(fd);
+	}
+	ok = ok && region_idle(r);
+	ksft_test_result(ok, "%s: O_RDONLY: shared read-only mmap; write, private refused\n",
 			 r->name);
 	close(heap);
 }
@@ -585,6 +619,52 @@ static void test_rebind(const struct region *r)
 	close(cheap);
 }
 
+/* Reads @p in a child: returns the signal that ended it, or 0 if none. */
+static int read_in_child(const unsigned char *p)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(p[0] == 0x5a ? 0 : 1);
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		return -1;
+	return WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+}
+
+/*
+ * Unbinding the device zaps user mappings of live buffers: an access after
+ * it gets SIGBUS instead of reaching the device's memory.
+ */
+static void test_unbind_zaps_mappings(const struct region *r)
+{
+	int heap = open_heap(r->name, 0);
+	int fd = heap_alloc(heap, PAGE, O_RDWR, 0);
+	char dev[64] = "";
+	unsigned char *p = MAP_FAILED;
+	int ok = fd >= 0 && stat_str(r->name, "device", dev, sizeof(dev));
+
+	if (ok)
+		p = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ok = ok && p != MAP_FAILED;
+	if (ok) {
+		p[0] = 0x5a;
+		ok = read_in_child(p) == 0;
+	}
+	ok = ok && !write_str("/sys/bus/pci/drivers/devmem_ivshmem/unbind", dev);
+	ok = ok && read_in_child(p) == SIGBUS;
+	if (p != MAP_FAILED)
+		munmap(p, PAGE);
+	if (fd >= 0)
+		close(fd);
+	/* The last buffer is gone: the device binds again. */
+	ok = !write_str("/sys/bus/pci/drivers/devmem_ivshmem/bind", dev) && ok;
+	ok = ok && region_idle(r);
+	ksft_test_result(ok, "%s: unbound: mapped buffers get SIGBUS; bound again after close\n",
+			 r->name);
+	close(heap);
+}
+
 /* One stress worker: returns the number of verification failures. */
 static int stress_worker(const struct region *r, unsigned int seed, time_t end)
 {
@@ -733,17 +813,19 @@ int main(int argc, char **argv)
 	ksft_print_header();
 	if (!nregions)
 		ksft_exit_skip("no devmem-heap region of a device\n");
-	ksft_set_plan(nregions * 8 + 1);
+	ksft_set_plan(nregions * 10 + 1);
 	for (i = 0; i < nregions; i++) {
 		ksft_print_msg("region %s: %llu bytes\n", regions[i].name, regions[i].size);
 		test_bad_input(&regions[i]);
 		test_mmap_rules(&regions[i]);
+		test_mmap_read_only(&regions[i]);
 		test_zeroed(&regions[i]);
 		test_fragmentation(&regions[i]);
 		test_vgem_import(&regions[i], 0);
 		test_vgem_import(&regions[i], 1);
 		test_cpu_access_fences(&regions[i]);
 		test_rebind(&regions[i]);
+		test_unbind_zaps_mappings(&regions[i]);
 	}
 	test_stress();
 	ksft_finished();
