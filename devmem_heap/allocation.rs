@@ -10,7 +10,7 @@ use crate::{
         Placement,
         Ranges, //
     },
-    region::Region,
+    region::Region, //
 };
 use kernel::{
     current,

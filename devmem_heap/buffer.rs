@@ -21,7 +21,7 @@ use crate::{
         self,
         MapError, //
     },
-    region::Region,
+    region::Region, //
 };
 use kernel::{
     dma::DataDirection,

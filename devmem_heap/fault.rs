@@ -17,7 +17,7 @@ use kernel::{
         PAGE_SHIFT,
         PAGE_SIZE, //
     },
-    sync::ArcBorrow,
+    sync::ArcBorrow, //
 };
 
 impl FaultHandler for Allocation {

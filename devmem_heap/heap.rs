@@ -2,7 +2,10 @@
 
 //! The backend behind a region's heap nodes in `/dev/dma_heap`.
 
-use crate::{layout::Placement, region::Region};
+use crate::{
+    layout::Placement,
+    region::Region, //
+};
 use kernel::{
     dma_buf::{
         DmaBuf,

@@ -14,7 +14,7 @@ use kernel::{
             IoMemory,
             IoVmap, //
         },
-        IoSysMap,
+        IoSysMap, //
     },
     io::PhysAddr,
     prelude::*, //

@@ -21,7 +21,7 @@ use crate::{
         DeviceMemory, //
     },
     p2p::Peer,
-    ratelimit::RateLimit,
+    ratelimit::RateLimit, //
 };
 use kernel::{
     device::{
@@ -33,7 +33,9 @@ use kernel::{
         GpuBuddyParams, //
     },
     io::PhysAddr,
-    new_mutex, new_spinlock, new_srcu,
+    new_mutex,
+    new_spinlock,
+    new_srcu,
     page::PAGE_SIZE,
     pci,
     prelude::*,
@@ -47,7 +49,7 @@ use kernel::{
         SpinLock,
         Srcu, //
     },
-    time::Delta,
+    time::Delta, //
 };
 
 /// What a driver says about the memory it registers.

@@ -29,7 +29,7 @@ use kernel::{
     io::PhysAddr,
     pci,
     prelude::*,
-    sync::Arc,
+    sync::Arc, //
 };
 
 /// Withdraws a region when its device is unbound.

@@ -25,7 +25,7 @@ use kernel::{
     dma_heap::Heap,
     prelude::*,
     str::CString,
-    sync::Arc,
+    sync::Arc, //
 };
 
 /// The suffix of the name of a region's heap of contiguous buffers.

@@ -19,7 +19,7 @@ use crate::{
         RegionConfig, //
     },
     registration::register,
-    registry::Nodes,
+    registry::Nodes, //
 };
 use core::{
     ptr::NonNull,
@@ -50,7 +50,7 @@ use kernel::{
         delay::fsleep,
         Delta, //
     },
-    workqueue,
+    workqueue, //
 };
 
 /// System memory standing in for a device's memory, shared by the region and the test.

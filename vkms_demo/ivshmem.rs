@@ -14,13 +14,14 @@ use crate::region::{
 };
 use kernel::{
     device::Core,
-    driver, pci,
+    driver,
+    pci,
     prelude::*,
     str::{
         BStr,
         CString, //
     },
-    sync::Arc,
+    sync::Arc, //
 };
 
 /// The BAR that holds the shared memory.
