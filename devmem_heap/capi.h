@@ -16,6 +16,9 @@ struct devmem_region *devmem_heap_capi_register(struct device *dev,
 						const char *name,
 						u64 chunk_size,
 						bool uncached);
+struct devmem_region *devmem_heap_capi_register_pci(struct device *dev,
+						    int bar, const char *name,
+						    bool uncached);
 struct devmem_region *devmem_heap_capi_find(const char *name);
 void devmem_heap_capi_put(struct devmem_region *region);
 void devmem_heap_capi_unregister(struct devmem_region *region);

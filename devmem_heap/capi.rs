@@ -19,12 +19,16 @@ use crate::{
     },
 };
 use kernel::{
-    device::Device,
+    device::{
+        Bound,
+        Device, //
+    },
     dma_buf::{
         DmaBuf,
         FdFlags, //
     },
     io::PhysAddr,
+    pci,
     prelude::*,
     ptr::Alignment,
     sync::{
@@ -70,6 +74,40 @@ pub(crate) unsafe extern "C" fn devmem_heap_capi_register(
         // SAFETY: The range is device memory of `dev` that nothing else uses, by the safety
         // requirements.
         unsafe { Region::register_phys(dev, base, size, config) }
+    })();
+    match result {
+        Ok(region) => Arc::into_raw(region).cast_mut(),
+        Err(e) => e.to_ptr(),
+    }
+}
+
+/// Registers memory BAR `bar` of the PCI device `dev` as a region named `name`, mapped
+/// uncached if `uncached`, else write-combined.
+///
+/// Returns a reference to the region, or an `ERR_PTR()`.
+///
+/// # Safety
+///
+/// `dev` must be the device of a PCI device bound to the calling driver (the call comes from
+/// its probe), and `name` a NUL-terminated string.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn devmem_heap_capi_register_pci(
+    dev: *const Device,
+    bar: c_int,
+    name: *const c_char,
+    uncached: bool,
+) -> *mut Region {
+    let result = (|| {
+        // SAFETY: `dev` is a valid device, bound for the whole call, by the safety requirements.
+        let dev = unsafe { (*dev).as_bound() };
+        let pdev: &pci::Device<Bound> = dev.try_into()?;
+        // SAFETY: `name` is a NUL-terminated string, by the safety requirements.
+        let name = unsafe { CStr::from_char_ptr(name) };
+        let mut config = RegionConfig::new(name);
+        if uncached {
+            config.caching = Caching::Uncached;
+        }
+        Region::register_pci(pdev, u32::try_from(bar)?, config)
     })();
     match result {
         Ok(region) => Arc::into_raw(region).cast_mut(),

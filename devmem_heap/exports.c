@@ -7,6 +7,7 @@
 #include <linux/devmem_heap.h>
 #include <linux/err.h>
 #include <linux/export.h>
+#include <linux/pci.h>
 
 #include "capi.h"
 
@@ -38,6 +39,35 @@ struct devmem_region *devmem_region_register(struct device *dev,
 					 flags & DEVMEM_REGION_UNCACHED);
 }
 EXPORT_SYMBOL_GPL(devmem_region_register);
+
+/**
+ * devmem_region_register_pci() - publish a memory BAR as dma-buf heaps
+ * @pdev: the PCI device, bound to the calling driver
+ * @bar: the BAR: one of the six standard BARs, decoding memory
+ * @name: base name of the heaps: 1 to 48 of [A-Za-z0-9_.-]
+ * @flags: DEVMEM_REGION_* flags
+ *
+ * Requests and maps the BAR for the region, and lets importers with a
+ * peer-to-peer route DMA to it. The region is withdrawn when @pdev is
+ * unbound: its heaps stay, but fail with -ENODEV until a region of the
+ * same name registers again.
+ *
+ * Context: Process context, from the driver's probe.
+ * Return: a reference to the region, to drop with devmem_region_put(), or
+ * an ERR_PTR(): -EINVAL for a bad name or flag, or a BAR that is not a
+ * standard memory BAR, -EBUSY if the BAR is requested already, -EEXIST if
+ * the name is in use, -ENOMEM.
+ */
+struct devmem_region *devmem_region_register_pci(struct pci_dev *pdev,
+						 int bar, const char *name,
+						 unsigned int flags)
+{
+	if (flags & ~DEVMEM_REGION_UNCACHED)
+		return ERR_PTR(-EINVAL);
+	return devmem_heap_capi_register_pci(&pdev->dev, bar, name,
+					     flags & DEVMEM_REGION_UNCACHED);
+}
+EXPORT_SYMBOL_GPL(devmem_region_register_pci);
 
 /**
  * devmem_region_find() - look a live region up by name

@@ -13,9 +13,11 @@
 #include <linux/fcntl.h>
 #include <linux/iosys-map.h>
 #include <linux/module.h>
+#include <linux/pci.h>
 #include <linux/sizes.h>
 
 #define REGION "ivshmem"
+#define IVSHMEM_DEVICE 0x1110
 
 static struct devmem_region *get_region(struct kunit *test)
 {
@@ -73,9 +75,38 @@ static void devmem_capi_errors(struct kunit *test)
 	devmem_region_put(region);
 }
 
+/*
+ * Only the six standard BARs, decoding memory, become regions: the ROM
+ * (6), SR-IOV BARs and bridge windows (7 to 16) and anything past the
+ * resource array are refused before any of them is looked at; a BAR that
+ * is taken is busy.
+ */
+static void devmem_capi_register_pci_bars(struct kunit *test)
+{
+	static const int bad[] = { -1, 6, 7, 12, 16, 17, 100 };
+	struct pci_dev *pdev = pci_get_device(PCI_VENDOR_ID_REDHAT_QUMRANET,
+					      IVSHMEM_DEVICE, NULL);
+	int i;
+
+	if (!pdev)
+		kunit_skip(test, "no ivshmem device");
+	for (i = 0; i < ARRAY_SIZE(bad); i++)
+		KUNIT_EXPECT_EQ(test,
+				PTR_ERR(devmem_region_register_pci(pdev, bad[i], "kunit-bar", 0)),
+				-EINVAL);
+	/* BAR 2 is the ivshmem driver's region already. */
+	KUNIT_EXPECT_EQ(test, PTR_ERR(devmem_region_register_pci(pdev, 2, "kunit-bar", 0)),
+			-EBUSY);
+	KUNIT_EXPECT_EQ(test, PTR_ERR(devmem_region_register_pci(pdev, 2, "kunit-bar", BIT(5))),
+			-EINVAL);
+	KUNIT_EXPECT_NULL(test, devmem_region_find("kunit-bar"));
+	pci_dev_put(pdev);
+}
+
 static struct kunit_case devmem_capi_cases[] = {
 	KUNIT_CASE(devmem_capi_alloc_vmap),
 	KUNIT_CASE(devmem_capi_errors),
+	KUNIT_CASE(devmem_capi_register_pci_bars),
 	{}
 };
 

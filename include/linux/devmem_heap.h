@@ -17,6 +17,7 @@
 struct device;
 struct devmem_region;
 struct dma_buf;
+struct pci_dev;
 
 /* devmem_region_register() flags */
 #define DEVMEM_REGION_UNCACHED	BIT(0)	/* map uncached, not write-combined */
@@ -28,6 +29,10 @@ struct devmem_region *devmem_region_register(struct device *dev,
 					     phys_addr_t base, u64 size,
 					     const char *name, u64 chunk_size,
 					     unsigned int flags);
+
+struct devmem_region *devmem_region_register_pci(struct pci_dev *pdev,
+						 int bar, const char *name,
+						 unsigned int flags);
 
 struct devmem_region *devmem_region_find(const char *name);
 
