@@ -27,8 +27,8 @@ use kernel::{
         Attachment,
         Exported,
         Exporter,
-        IoSysMap,
-        Locked, //
+        Locked,
+        VmapAddr, //
     },
     gpu::buddy::AllocatedBlocks,
     mm::virt::{
@@ -269,7 +269,7 @@ impl Exporter for Buffer {
         vma.set_fault_handler(inner.clone())
     }
 
-    fn vmap(buf: &Locked<'_, Self>) -> Result<IoSysMap> {
+    fn vmap(buf: &Locked<'_, Self>) -> Result<VmapAddr> {
         let this = buf.data();
         let inner = &this.inner;
         let entered = inner.region().enter()?;
@@ -277,13 +277,13 @@ impl Exporter for Buffer {
             (Memory::Io(mem), [(offset, _)]) => {
                 // SAFETY: The buffer holds the region, so the mapping outlives every use until
                 // `vunmap`.
-                unsafe { mem.iosys_map(*offset, inner.size) }
+                unsafe { mem.vmap_addr(*offset, inner.size) }
             }
             (Memory::Io(mem), ranges) => {
                 let map = mem.vmap(ranges)?;
                 // SAFETY: The mapping covers the whole buffer and is kept in `vmap` until the
                 // importer gives it back in `vunmap`.
-                let sys = unsafe { IoSysMap::from_vaddr_iomem(map.addr()) };
+                let sys = unsafe { VmapAddr::from_vaddr_iomem(map.addr()) };
                 *this.vmap.lock() = Some(map);
                 Ok(sys)
             }
@@ -296,7 +296,7 @@ impl Exporter for Buffer {
         }
     }
 
-    fn vunmap(buf: &Locked<'_, Self>, _map: IoSysMap) {
+    fn vunmap(buf: &Locked<'_, Self>, _map: VmapAddr) {
         drop(buf.data().vmap.lock().take());
     }
 }

@@ -18,7 +18,7 @@ use kernel::{
     dma_buf::{
         Exported,
         FdFlags,
-        IoSysMap, //
+        VmapAddr, //
     },
     faux,
     page::PAGE_SIZE,
@@ -101,11 +101,11 @@ impl SystemMemory {
     /// # Safety
     ///
     /// The mapping must not be used after `self` is dropped.
-    pub(crate) unsafe fn iosys_map(&self, offset: usize) -> Result<IoSysMap> {
+    pub(crate) unsafe fn iosys_map(&self, offset: usize) -> Result<VmapAddr> {
         let ptr = self.at(offset, 0)?;
         // SAFETY: `ptr` points into the memory, valid as long as `self`, which the caller
         // guarantees outlives the mapping's use.
-        Ok(unsafe { IoSysMap::from_vaddr(ptr.cast()) })
+        Ok(unsafe { VmapAddr::from_vaddr(ptr.cast()) })
     }
 }
 

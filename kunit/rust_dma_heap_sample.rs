@@ -16,9 +16,9 @@ use kernel::{
         Exported,
         Exporter,
         FdFlags,
-        IoSysMap,
         Locked,
-        NoSgTable, //
+        NoSgTable,
+        VmapAddr, //
     },
     dma_heap::{
         Backend,
@@ -75,14 +75,14 @@ impl Exporter for SampleBuffer {
         Ok(())
     }
 
-    fn vmap(buf: &Locked<'_, Self>) -> Result<IoSysMap> {
+    fn vmap(buf: &Locked<'_, Self>) -> Result<VmapAddr> {
         let vaddr = buf.data().mem.lock().as_ptr().cast_mut().cast();
         // SAFETY: `mem` maps the whole buffer and stays, unmoved, until the buffer is released,
         // which cannot happen before the importer's `vunmap`.
-        Ok(unsafe { IoSysMap::from_vaddr(vaddr) })
+        Ok(unsafe { VmapAddr::from_vaddr(vaddr) })
     }
 
-    fn vunmap(_buf: &Locked<'_, Self>, _map: IoSysMap) {}
+    fn vunmap(_buf: &Locked<'_, Self>, _map: VmapAddr) {}
 }
 
 /// Allocates [`SampleBuffer`]s.

@@ -62,8 +62,8 @@ pub use attachment::{
     ImporterMapping, //
 };
 pub use iosys_map::{
-    IoSysMap,
-    Vmap, //
+    Vmap,
+    VmapAddr, //
 };
 
 /// Flags of the file behind a dma-buf and of the file descriptors installed for it.
@@ -422,9 +422,9 @@ impl MappedSgTable for NoSgTable {
 ///         Exported,
 ///         Exporter,
 ///         FdFlags,
-///         IoSysMap,
 ///         Locked,
-///         NoSgTable, //
+///         NoSgTable,
+///         VmapAddr, //
 ///     },
 ///     faux,
 ///     page::PAGE_SIZE,
@@ -463,13 +463,13 @@ impl MappedSgTable for NoSgTable {
 ///     }
 ///
 ///
-///     fn vmap(buf: &Locked<'_, Self>) -> Result<IoSysMap> {
+///     fn vmap(buf: &Locked<'_, Self>) -> Result<VmapAddr> {
 ///         let vaddr = buf.data().get_ref().mem.as_ptr().cast_mut().cast();
 ///         // SAFETY: `mem` maps the whole buffer for as long as the buffer lives.
-///         Ok(unsafe { IoSysMap::from_vaddr(vaddr) })
+///         Ok(unsafe { VmapAddr::from_vaddr(vaddr) })
 ///     }
 ///
-///     fn vunmap(_buf: &Locked<'_, Self>, _map: IoSysMap) {}
+///     fn vunmap(_buf: &Locked<'_, Self>, _map: VmapAddr) {}
 /// }
 ///
 /// let attached = Arc::new(AtomicUsize::new(0), GFP_KERNEL)?;
@@ -599,12 +599,12 @@ pub trait Exporter: Sized + Send + Sync + 'static {
     }
 
     /// Maps the whole buffer into the kernel address space.
-    fn vmap(_buf: &Locked<'_, Self>) -> Result<IoSysMap> {
+    fn vmap(_buf: &Locked<'_, Self>) -> Result<VmapAddr> {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
     /// Undoes [`Exporter::vmap`].
-    fn vunmap(_buf: &Locked<'_, Self>, _map: IoSysMap) {
+    fn vunmap(_buf: &Locked<'_, Self>, _map: VmapAddr) {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
@@ -1013,7 +1013,7 @@ impl<T: Exporter> ExporterVTable<T> {
         // SAFETY: The core calls `vunmap` with the reservation lock held.
         let locked = unsafe { Locked::new(buf) };
         // SAFETY: `map` holds the mapping `vmap` returned.
-        let map = unsafe { IoSysMap::from_raw(map.read()) };
+        let map = unsafe { VmapAddr::from_raw(map.read()) };
         T::vunmap(&locked, map);
     }
 }

@@ -7,10 +7,10 @@
 //! An exporter of device memory (a PCI BAR, a carve-out) keeps one kernel mapping of the whole
 //! range, with the CPU caching its buffers are mapped with everywhere: it clears and copies
 //! through it with the I/O accessors, hands sub-ranges of it to importers as I/O memory
-//! [`IoSysMap`]s, stitches scattered ranges into one kernel mapping with [`IoMemory::vmap`], and
+//! [`VmapAddr`]s, stitches scattered ranges into one kernel mapping with [`IoMemory::vmap`], and
 //! gives the page frames of its ranges to user mappings.
 
-use super::IoSysMap;
+use super::VmapAddr;
 use crate::{
     bindings,
     device::Bound,
@@ -218,11 +218,11 @@ impl IoMemory {
     ///
     /// The mapping must not be used after `self` is dropped: the caller keeps `self` alive
     /// until the importer gives the mapping back.
-    pub unsafe fn iosys_map(&self, offset: usize, len: usize) -> Result<IoSysMap> {
+    pub unsafe fn vmap_addr(&self, offset: usize, len: usize) -> Result<VmapAddr> {
         let ptr = self.check(offset, len)?;
         // SAFETY: `ptr` maps `len` bytes of I/O memory for as long as `self` lives, which the
         // caller guarantees covers every use.
-        Ok(unsafe { IoSysMap::from_vaddr_iomem(ptr) })
+        Ok(unsafe { VmapAddr::from_vaddr_iomem(ptr) })
     }
 
     /// Maps the page-aligned sub-ranges `ranges` (offset, length) of the memory one after the

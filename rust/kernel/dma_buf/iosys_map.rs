@@ -11,7 +11,8 @@ use crate::{
     prelude::*, //
 };
 
-/// The address of a kernel mapping of a whole dma-buf, and whether it is I/O memory.
+/// The address an exporter's `vmap` returns: a kernel mapping of a whole dma-buf, and whether
+/// it is I/O memory.
 ///
 /// It mirrors `struct iosys_map`: I/O memory must be accessed with the I/O accessors, never
 /// dereferenced.
@@ -19,22 +20,22 @@ use crate::{
 /// # Examples
 ///
 /// ```
-/// use kernel::dma_buf::IoSysMap;
+/// use kernel::dma_buf::VmapAddr;
 ///
 /// let mem = KVec::<u8>::with_capacity(64, GFP_KERNEL)?;
 /// let vaddr = mem.as_ptr().cast_mut().cast();
 /// // SAFETY: Only inspected here, never handed to an importer.
-/// let map = unsafe { IoSysMap::from_vaddr(vaddr) };
+/// let map = unsafe { VmapAddr::from_vaddr(vaddr) };
 /// assert!(!map.is_iomem());
 /// assert_eq!(map.addr(), vaddr);
 /// // SAFETY: As above.
-/// let io = unsafe { IoSysMap::from_vaddr_iomem(vaddr) };
+/// let io = unsafe { VmapAddr::from_vaddr_iomem(vaddr) };
 /// assert!(io.is_iomem());
 /// # Ok::<(), Error>(())
 /// ```
-pub struct IoSysMap(bindings::iosys_map);
+pub struct VmapAddr(bindings::iosys_map);
 
-impl IoSysMap {
+impl VmapAddr {
     /// A mapping in system memory.
     ///
     /// # Safety
@@ -66,7 +67,7 @@ impl IoSysMap {
         self.0.is_iomem
     }
 
-    /// Returns the mapping's address, in system or I/O memory as [`IoSysMap::is_iomem`] says.
+    /// Returns the mapping's address, in system or I/O memory as [`VmapAddr::is_iomem`] says.
     pub fn addr(&self) -> *mut c_void {
         // SAFETY: Both members of the union are pointers of the same size and either is valid
         // to read as an address.
