@@ -116,6 +116,122 @@ impl VmFault {
 ///
 /// The area holds a reference on the handler, shared by the areas it is split or copied into,
 /// and dropped when the last of them is unmapped.
+///
+/// # Examples
+///
+/// A dma-buf of one page, mapped into user space on demand: nothing is mapped until user space
+/// first touches it, which calls the handler once.
+///
+/// ```
+/// use core::sync::atomic::{
+///     AtomicUsize,
+///     Ordering::Relaxed, //
+/// };
+/// use kernel::{
+///     dma_buf::{
+///         DmaBuf,
+///         Exported,
+///         Exporter,
+///         FdFlags,
+///         NoSgTable, //
+///     },
+///     fs::LocalFile,
+///     mm::virt::{
+///         fault::{
+///             FaultHandler,
+///             VmFault,
+///             VmFaultResult, //
+///         },
+///         VmaNew, //
+///     },
+///     page::{
+///         Page,
+///         PAGE_SIZE, //
+///     },
+///     sync::{
+///         Arc,
+///         ArcBorrow, //
+///     },
+///     uaccess::{
+///         UserPtr,
+///         UserSlice, //
+///     },
+/// };
+///
+/// struct OnePage {
+///     page: Page,
+///     faults: AtomicUsize,
+/// }
+///
+/// impl FaultHandler for OnePage {
+///     fn fault(this: ArcBorrow<'_, Self>, vmf: &VmFault) -> VmFaultResult {
+///         this.faults.fetch_add(1, Relaxed);
+///         match vmf.pgoff() {
+///             0 => vmf.insert_page(&this.page),
+///             _ => VmFaultResult::SIGBUS,
+///         }
+///     }
+/// }
+///
+/// struct OnDemand(Arc<OnePage>);
+///
+/// #[vtable]
+/// impl Exporter for OnDemand {
+///     type SgTable = NoSgTable;
+///
+///     fn mmap(buf: &Exported<Self>, vma: &VmaNew) -> Result {
+///         vma.set_mixedmap();
+///         vma.set_fault_handler(buf.data().0.clone())
+///     }
+/// }
+///
+/// let page = Page::alloc_page(GFP_KERNEL | __GFP_ZERO)?;
+/// let mem = Arc::new(
+///     OnePage {
+///         page,
+///         faults: AtomicUsize::new(0),
+///     },
+///     GFP_KERNEL,
+/// )?;
+/// let buf = Exported::new(OnDemand(mem.clone()), PAGE_SIZE, FdFlags::RDWR, c"doctest-fault")?;
+/// let fd = DmaBuf::install_fd(Exported::into_dma_buf(buf), FdFlags::CLOEXEC)?;
+/// # let file = LocalFile::fget(fd)?;
+/// # // SAFETY: A KUnit case gets an mm from `kunit_vm_mmap()`; the shared, read-write mapping
+/// # // holds its own reference to the file and goes away when the case ends.
+/// # let addr = unsafe {
+/// #     kernel::bindings::kunit_vm_mmap(
+/// #         kernel::bindings::kunit_get_current_test(),
+/// #         file.as_ptr(),
+/// #         0,
+/// #         PAGE_SIZE,
+/// #         0x3,
+/// #         0x1,
+/// #         0,
+/// #     )
+/// # };
+/// # // `vm_mmap()` returns an errno in the last page of the address space.
+/// # if addr > usize::MAX - PAGE_SIZE {
+/// #     return Err(ENOMEM);
+/// # }
+/// # // SAFETY: `fd` is not used again; the mapping holds its own reference to the file.
+/// # unsafe { kernel::bindings::close_fd(fd) };
+/// // `addr` is where the buffer is mapped in this task's address space.
+/// let user = UserSlice::new(UserPtr::from_addr(addr + 8), 4);
+/// assert_eq!(mem.faults.load(Relaxed), 0);
+/// user.writer().write_slice(&[1, 2, 3, 4])?;
+/// assert_eq!(mem.faults.load(Relaxed), 1);
+///
+/// // The bytes landed in the page; reading them back does not fault again.
+/// let mut out = [0u8; 4];
+/// // SAFETY: `out` is valid for writes of 4 bytes.
+/// unsafe { mem.page.read_raw(out.as_mut_ptr(), 8, 4)? };
+/// assert_eq!(out, [1, 2, 3, 4]);
+/// UserSlice::new(UserPtr::from_addr(addr + 8), 4)
+///     .reader()
+///     .read_slice(&mut out)?;
+/// assert_eq!(mem.faults.load(Relaxed), 1);
+/// # Ok::<(), Error>(())
+/// ```
 pub trait FaultHandler: Send + Sync + 'static {
     /// Maps what `vmf` asks for, with [`VmFault::insert_page`] or [`VmFault::insert_mixed`].
     fn fault(this: ArcBorrow<'_, Self>, vmf: &VmFault) -> VmFaultResult;
