@@ -39,7 +39,12 @@ use crate::{
         from_err_ptr,
         to_result, //
     },
+    io::{
+        io_project,
+        IoSysMap, //
+    },
     prelude::*,
+    ptr::projection::OutOfBound,
     sync::aref::{
         ARef,
         AlwaysRefCounted, //
@@ -283,4 +288,14 @@ impl DmaBuf {
         // SAFETY: `self` is a valid dma-buf.
         to_result(unsafe { bindings::dma_buf_end_cpu_access(self.as_raw(), dir.into()) })
     }
+}
+
+/// Returns the `len` bytes at `offset` of `io`, or [`EINVAL`] if they do not fit in it.
+///
+/// The one bounds check of this module's kernel mappings ([`Vmap`], [`iomem::IoMemory`]); the
+/// projection itself is `kernel::io`'s.
+fn io_range(io: IoSysMap<'_, [u8]>, offset: usize, len: usize) -> Result<IoSysMap<'_, [u8]>> {
+    let end = offset.checked_add(len).ok_or(EINVAL)?;
+    let project = || -> Result<_, OutOfBound> { Ok(io_project!(io, [try: offset..end])) };
+    project().map_err(|_| EINVAL)
 }

@@ -21,6 +21,15 @@ use crate::{
         from_result,
         VTABLE_DEFAULT_ERROR, //
     },
+    io::{
+        IoBackend,
+        IoSysMap,
+        Mmio,
+        MmioBackend,
+        MmioRaw,
+        Region,
+        SysMem, //
+    },
     mm::virt::VmaNew,
     module::this_module,
     prelude::*,
@@ -110,6 +119,40 @@ impl VmapAddr {
     /// `map` must be a mapping returned by an exporter's `vmap` (through `into_raw`).
     pub(crate) unsafe fn from_raw(map: bindings::iosys_map) -> Self {
         Self(map)
+    }
+
+    /// Returns the raw `struct iosys_map`, for the core to unmap it.
+    pub(crate) fn as_raw_mut(&mut self) -> *mut bindings::iosys_map {
+        &mut self.0
+    }
+
+    /// Returns a [`kernel::io`](crate::io) view of the first `size` bytes of the mapping, for the
+    /// kernel's I/O accessors.
+    ///
+    /// Returns [`EINVAL`] if the mapping is of I/O memory and its address or `size` is not a
+    /// multiple of 4, as [`io::Region`](crate::io::Region) requires.
+    ///
+    /// # Safety
+    ///
+    /// The mapping must cover `size` bytes, mapped for at least `'a`.
+    pub(crate) unsafe fn io_view<'a>(&self, size: usize) -> Result<IoSysMap<'a, [u8]>> {
+        let addr = self.addr();
+        if !self.is_iomem() {
+            let bytes = core::ptr::slice_from_raw_parts_mut(addr.cast::<u8>(), size);
+            // SAFETY: `size` bytes of system memory are mapped at `addr` for `'a`, by the safety
+            // requirements; bytes need no alignment.
+            return Ok(IoSysMap::Sys(unsafe { SysMem::new(bytes) }));
+        }
+        let raw = MmioRaw::<Region>::new_region(addr.addr(), size)?;
+        // SAFETY: `size` bytes of I/O memory are mapped at `addr` for `'a`, by the safety
+        // requirements; `new_region` checked the alignment.
+        let mmio = unsafe { Mmio::from_raw(raw) };
+        let bytes =
+            core::ptr::slice_from_raw_parts_mut(MmioBackend::as_ptr(mmio).cast::<u8>(), size);
+        // SAFETY: `bytes` is the region itself, seen as bytes: an identity projection.
+        Ok(IoSysMap::Io(unsafe {
+            MmioBackend::project_view(mmio, bytes)
+        }))
     }
 }
 

@@ -69,7 +69,8 @@
 
 use super::{
     Attachment,
-    DmaBuf, //
+    DmaBuf,
+    VmapAddr, //
 };
 use crate::{
     bindings,
@@ -78,6 +79,10 @@ use crate::{
     error::{
         from_err_ptr,
         to_result, //
+    },
+    io::{
+        Io,
+        IoSysMap, //
     },
     prelude::*,
     scatterlist::SGTable, //
@@ -185,12 +190,17 @@ impl Drop for ImporterMapping<'_> {
 
 /// A kernel mapping of a whole dma-buf, taken by an importer; unmapped on drop.
 ///
+/// [`Vmap::as_io`] gives the mapping to the kernel's I/O accessors ([`Io`]), whether it is
+/// system or I/O memory; [`Vmap::read`] and [`Vmap::write`] copy bytes with a bounds check.
+///
 /// # Invariants
 ///
-/// `map` was returned by `dma_buf_vmap_unlocked()` for `buf` and maps its whole size.
+/// `map` was returned by `dma_buf_vmap_unlocked()` for `buf` and maps its whole size; `io` is a
+/// view of those bytes.
 pub struct Vmap<'a> {
     buf: &'a DmaBuf,
-    map: bindings::iosys_map,
+    map: VmapAddr,
+    io: IoSysMap<'a, [u8]>,
 }
 
 impl DmaBuf {
@@ -201,41 +211,38 @@ impl DmaBuf {
         let mut map = bindings::iosys_map::default();
         // SAFETY: `self` is valid; `map` is valid for writes.
         to_result(unsafe { bindings::dma_buf_vmap_unlocked(self.as_raw(), &mut map) })?;
-        // INVARIANT: `dma_buf_vmap_unlocked()` succeeded.
-        Ok(Vmap { buf: self, map })
+        // SAFETY: The exporter's `vmap` returned `map`, through the core.
+        let mut map = unsafe { VmapAddr::from_raw(map) };
+        // SAFETY: The mapping covers the whole buffer until it is unmapped, which only the
+        // `Vmap` made here does, when it drops.
+        match unsafe { map.io_view(self.size()) } {
+            // INVARIANT: `dma_buf_vmap_unlocked()` succeeded; `io` views the mapping.
+            Ok(io) => Ok(Vmap { buf: self, map, io }),
+            Err(e) => {
+                // SAFETY: Mapped above and not used.
+                unsafe { bindings::dma_buf_vunmap_unlocked(self.as_raw(), map.as_raw_mut()) };
+                Err(e)
+            }
+        }
     }
 }
 
 impl Vmap<'_> {
     /// Returns whether the mapping is of I/O memory.
     pub fn is_iomem(&self) -> bool {
-        self.map.is_iomem
+        self.map.is_iomem()
     }
 
-    fn check(&self, offset: usize, len: usize) -> Result<*mut u8> {
-        let end = offset.checked_add(len).ok_or(EINVAL)?;
-        if end > self.buf.size() {
-            return Err(EINVAL);
-        }
-        // SAFETY: Either member of the union is the mapping's address.
-        let base = unsafe { self.map.__bindgen_anon_1.vaddr }.cast::<u8>();
-        // SAFETY: `offset` is within the mapping, which covers the whole buffer.
-        Ok(unsafe { base.add(offset) })
+    /// Returns the whole mapping as a view for the kernel's I/O accessors.
+    pub fn as_io(&self) -> IoSysMap<'_, [u8]> {
+        self.io
     }
 
     /// Copies `out.len()` bytes from `offset` in the buffer into `out`.
     ///
     /// Returns [`EINVAL`] if the range does not fit in the buffer.
     pub fn read(&self, offset: usize, out: &mut [u8]) -> Result {
-        let src = self.check(offset, out.len())?;
-        if self.map.is_iomem {
-            // SAFETY: `src..src + out.len()` is mapped I/O memory of the buffer.
-            unsafe { bindings::memcpy_fromio(out.as_mut_ptr().cast(), src.cast(), out.len()) };
-        } else {
-            // SAFETY: `src..src + out.len()` is mapped system memory of the buffer; it cannot
-            // overlap `out`, which Rust owns.
-            unsafe { core::ptr::copy_nonoverlapping(src, out.as_mut_ptr(), out.len()) };
-        }
+        super::io_range(self.io, offset, out.len())?.copy_to_slice(out);
         Ok(())
     }
 
@@ -243,15 +250,7 @@ impl Vmap<'_> {
     ///
     /// Returns [`EINVAL`] if the range does not fit in the buffer.
     pub fn write(&self, offset: usize, data: &[u8]) -> Result {
-        let dst = self.check(offset, data.len())?;
-        if self.map.is_iomem {
-            // SAFETY: `dst..dst + data.len()` is mapped I/O memory of the buffer.
-            unsafe { bindings::memcpy_toio(dst.cast(), data.as_ptr().cast(), data.len()) };
-        } else {
-            // SAFETY: `dst..dst + data.len()` is mapped system memory of the buffer; it cannot
-            // overlap `data`, which Rust owns.
-            unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len()) };
-        }
+        super::io_range(self.io, offset, data.len())?.copy_from_slice(data);
         Ok(())
     }
 }
@@ -259,6 +258,6 @@ impl Vmap<'_> {
 impl Drop for Vmap<'_> {
     fn drop(&mut self) {
         // SAFETY: By the type invariants `map` came from `dma_buf_vmap_unlocked()` on `buf`.
-        unsafe { bindings::dma_buf_vunmap_unlocked(self.buf.as_raw(), &mut self.map) };
+        unsafe { bindings::dma_buf_vunmap_unlocked(self.buf.as_raw(), self.map.as_raw_mut()) };
     }
 }

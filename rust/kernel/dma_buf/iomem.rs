@@ -14,7 +14,13 @@ use super::VmapAddr;
 use crate::{
     bindings,
     device::Bound,
-    io::PhysAddr,
+    io::{
+        Io,
+        IoBackend,
+        IoSysMap,
+        IoSysMapBackend,
+        PhysAddr, //
+    },
     page::{
         PAGE_SHIFT,
         PAGE_SIZE, //
@@ -170,42 +176,39 @@ impl IoMemory {
         self.caching
     }
 
-    fn check(&self, offset: usize, len: usize) -> Result<*mut c_void> {
-        match offset.checked_add(len) {
-            Some(end) if end <= self.size => {}
-            _ => return Err(EINVAL),
-        }
-        // SAFETY: `offset` is inside the mapping, checked above.
-        Ok(unsafe { self.addr.as_ptr().cast::<u8>().add(offset) }.cast())
+    /// Returns the `len` bytes at `offset` as a view for the kernel's I/O accessors.
+    ///
+    /// Returns [`EINVAL`] if the range is out of bounds.
+    fn range(&self, offset: usize, len: usize) -> Result<IoSysMap<'_, [u8]>> {
+        // SAFETY: The address is only used to make the view; `addr` maps `size` bytes of I/O
+        // memory for as long as `self` lives, which the view cannot outlive.
+        let whole = unsafe { VmapAddr::from_vaddr_iomem(self.addr.as_ptr()).io_view(self.size) }?;
+        super::io_range(whole, offset, len)
     }
 
     /// Sets `len` bytes at `offset` to `byte`. Returns [`EINVAL`] if the range is out of bounds.
     pub fn fill(&self, offset: usize, len: usize, byte: u8) -> Result {
-        let ptr = self.check(offset, len)?;
-        // SAFETY: The range is inside the mapping, checked above.
-        unsafe { bindings::memset_io(ptr, c_int::from(byte), len) };
+        let ptr = IoSysMapBackend::as_ptr(self.range(offset, len)?);
+        // SAFETY: `ptr` is `len` bytes of mapped I/O memory, checked by `range`.
+        unsafe { bindings::memset_io(ptr.cast(), c_int::from(byte), len) };
         Ok(())
     }
 
     /// Copies `data` to `offset`. Returns [`EINVAL`] if the range is out of bounds.
     pub fn write(&self, offset: usize, data: &[u8]) -> Result {
-        let ptr = self.check(offset, data.len())?;
-        // SAFETY: The range is inside the mapping, checked above; `data` is valid for reads.
-        unsafe { bindings::memcpy_toio(ptr, data.as_ptr().cast(), data.len()) };
+        self.range(offset, data.len())?.copy_from_slice(data);
         Ok(())
     }
 
     /// Copies the bytes at `offset` to `out`. Returns [`EINVAL`] if the range is out of bounds.
     pub fn read(&self, offset: usize, out: &mut [u8]) -> Result {
-        let ptr = self.check(offset, out.len())?;
-        // SAFETY: The range is inside the mapping, checked above; `out` is valid for writes.
-        unsafe { bindings::memcpy_fromio(out.as_mut_ptr().cast(), ptr, out.len()) };
+        self.range(offset, out.len())?.copy_to_slice(out);
         Ok(())
     }
 
     /// Returns the page frame number of the page at `offset`.
     pub fn pfn(&self, offset: usize) -> Result<usize> {
-        self.check(offset, 1)?;
+        self.range(offset, 1)?;
         let phys = self.phys + offset as PhysAddr;
         usize::try_from(phys >> PAGE_SHIFT).map_err(|_| EINVAL)
     }
@@ -219,10 +222,10 @@ impl IoMemory {
     /// The mapping must not be used after `self` is dropped: the caller keeps `self` alive
     /// until the importer gives the mapping back.
     pub unsafe fn vmap_addr(&self, offset: usize, len: usize) -> Result<VmapAddr> {
-        let ptr = self.check(offset, len)?;
+        let ptr = IoSysMapBackend::as_ptr(self.range(offset, len)?);
         // SAFETY: `ptr` maps `len` bytes of I/O memory for as long as `self` lives, which the
         // caller guarantees covers every use.
-        Ok(unsafe { VmapAddr::from_vaddr_iomem(ptr) })
+        Ok(unsafe { VmapAddr::from_vaddr_iomem(ptr.cast()) })
     }
 
     /// Maps the page-aligned sub-ranges `ranges` (offset, length) of the memory one after the
@@ -234,7 +237,7 @@ impl IoMemory {
     pub fn vmap(&self, ranges: &[(usize, usize)]) -> Result<IoVmap> {
         let mut pfns = KVec::new();
         for &(offset, len) in ranges {
-            self.check(offset, len)?;
+            self.range(offset, len)?;
             if offset % PAGE_SIZE != 0 || len % PAGE_SIZE != 0 || len == 0 {
                 return Err(EINVAL);
             }
