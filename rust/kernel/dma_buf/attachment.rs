@@ -84,7 +84,12 @@ impl Attachment {
     }
 
     /// Returns the buffer this attachment is to.
-    pub fn dma_buf(&self) -> &DmaBuf {
+    ///
+    /// Crate-private: exporter callbacks that run with the reservation lock held get an
+    /// `Attachment`, and a [`DmaBuf`] would let them take that lock again
+    /// ([`DmaBuf::lock_resv`]). An exporter reaches its buffer through the view the callback
+    /// gets, an importer through the buffer it attached to.
+    pub(crate) fn dma_buf(&self) -> &DmaBuf {
         // SAFETY: By the type invariants the buffer is valid while attached.
         unsafe { DmaBuf::from_raw((*self.as_raw()).dmabuf) }
     }

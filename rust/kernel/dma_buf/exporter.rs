@@ -531,7 +531,9 @@ impl<T: Exporter> Exported<T> {
 
 /// A dma-buf exported by `T`, seen from a callback that runs with its reservation lock held.
 ///
-/// It proves the lock is held, and offers no way to take it again.
+/// It proves the lock is held, and offers no way to take it again: it does not dereference to
+/// [`DmaBuf`], and neither it nor the [`Attachment`] passed along with it leads to one, so
+/// [`DmaBuf::lock_resv`] is out of reach.
 pub struct Locked<'a, T: Exporter> {
     buf: &'a Exported<T>,
     _not_send: NotThreadSafe,
