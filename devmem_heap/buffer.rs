@@ -203,16 +203,16 @@ impl Buffer {
 #[vtable]
 impl Exporter for Buffer {
     #[cfg(CONFIG_PCI_P2PDMA)]
-    type SgTable = PhysSgt;
+    type SgTable<'a> = PhysSgt<'a>;
     #[cfg(not(CONFIG_PCI_P2PDMA))]
-    type SgTable = kernel::dma_buf::NoSgTable;
+    type SgTable<'a> = kernel::dma_buf::NoSgTable;
 
     #[cfg(not(CONFIG_PCI_P2PDMA))]
-    fn map_dma_buf(
-        buf: &Locked<'_, Self>,
-        attach: &Attachment,
+    fn map_dma_buf<'a>(
+        buf: &Locked<'a, Self>,
+        attach: &'a Attachment,
         _dir: DataDirection,
-    ) -> Result<Self::SgTable> {
+    ) -> Result<Self::SgTable<'a>> {
         let this = buf.data();
         let region = this.inner.region();
         region.refused(attach.device(), "the kernel has no PCI peer-to-peer DMA");
@@ -220,11 +220,11 @@ impl Exporter for Buffer {
     }
 
     #[cfg(CONFIG_PCI_P2PDMA)]
-    fn map_dma_buf(
-        buf: &Locked<'_, Self>,
-        attach: &Attachment,
+    fn map_dma_buf<'a>(
+        buf: &Locked<'a, Self>,
+        attach: &'a Attachment,
         dir: DataDirection,
-    ) -> Result<PhysSgt> {
+    ) -> Result<PhysSgt<'a>> {
         let this = buf.data();
         let inner = &this.inner;
         let region = inner.region();

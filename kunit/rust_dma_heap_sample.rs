@@ -60,7 +60,7 @@ struct SampleBuffer {
 
 #[vtable]
 impl Exporter for SampleBuffer {
-    type SgTable = NoSgTable;
+    type SgTable<'a> = NoSgTable;
 
     fn mmap(buf: &Exported<Self>, vma: &VmaNew) -> Result {
         // The core has checked that the range fits in the buffer.

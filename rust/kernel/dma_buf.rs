@@ -19,7 +19,8 @@
 //! - `pin` and `unpin` come as a pair: an exporter implementing one without the other does not
 //!   build;
 //! - `map_dma_buf` hands an owned [`MappedSgTable`] to the importer and `unmap_dma_buf` gets it
-//!   back.
+//!   back; a table may borrow its attachment (`Exporter::SgTable<'a>`), so that safe code cannot
+//!   keep it, or free it, outside the callbacks that hold the lock.
 //!
 //! The files, in the order of a buffer's life:
 //!
@@ -225,7 +226,7 @@ impl DmaBuf {
     ///
     /// #[vtable]
     /// impl Exporter for Empty {
-    ///     type SgTable = NoSgTable;
+    ///     type SgTable<'a> = NoSgTable;
     /// }
     ///
     /// let buf = Exported::new(Empty, PAGE_SIZE, FdFlags::RDWR, c"doctest-fd")?;

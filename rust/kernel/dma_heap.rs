@@ -41,7 +41,7 @@
 //!
 //! #[vtable]
 //! impl Exporter for Zeroed {
-//!     type SgTable = NoSgTable;
+//!     type SgTable<'a> = NoSgTable;
 //! }
 //!
 //! struct SystemBackend;

@@ -26,7 +26,7 @@
 //!
 //! #[vtable]
 //! impl Exporter for PeerOnly {
-//!     type SgTable = NoSgTable;
+//!     type SgTable<'a> = NoSgTable;
 //!
 //!     fn attach(_buf: &Exported<Self>, attach: &Attachment) -> Result {
 //!         if !attach.peer2peer() {

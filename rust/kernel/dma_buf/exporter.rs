@@ -156,11 +156,13 @@ impl VmapAddr {
     }
 }
 
-/// An sg table handed to an importer by [`Exporter::map_dma_buf`].
+/// An sg table handed to an importer by [`Exporter::map_dma_buf`], for an attachment that lives
+/// for `'a`.
 ///
 /// The importer owns the table until it unmaps the attachment, when [`Exporter::unmap_dma_buf`]
-/// gets it back.
-pub trait MappedSgTable: Sized + Send {
+/// gets it back. A table may borrow its attachment for `'a`: it then cannot outlive the callback
+/// that made it, except as the raw pointer handed to the importer.
+pub trait MappedSgTable<'a>: Sized + Send {
     /// Gives up ownership of the table to the importer.
     fn into_raw(self) -> NonNull<bindings::sg_table>;
 
@@ -172,7 +174,7 @@ pub trait MappedSgTable: Sized + Send {
     /// `attach` in direction `dir`, and must not have been taken back before.
     unsafe fn from_raw(
         sgt: NonNull<bindings::sg_table>,
-        attach: &Attachment,
+        attach: &'a Attachment,
         dir: DataDirection,
     ) -> Self;
 }
@@ -188,7 +190,7 @@ pub struct NoSgTable {
 // SAFETY: A `NoSgTable` is never made; it holds no data of its own.
 unsafe impl Send for NoSgTable {}
 
-impl MappedSgTable for NoSgTable {
+impl MappedSgTable<'_> for NoSgTable {
     fn into_raw(self) -> NonNull<bindings::sg_table> {
         self.sgt
     }
@@ -249,7 +251,7 @@ impl MappedSgTable for NoSgTable {
 ///
 /// #[vtable]
 /// impl Exporter for SysBuf {
-///     type SgTable = NoSgTable;
+///     type SgTable<'a> = NoSgTable;
 ///
 ///     // One importer at a time.
 ///     fn attach(buf: &Exported<Self>, _attach: &Attachment) -> Result {
@@ -345,8 +347,9 @@ impl MappedSgTable for NoSgTable {
 /// ```
 #[vtable]
 pub trait Exporter: Sized + Send + Sync + 'static {
-    /// The table [`Exporter::map_dma_buf`] hands out.
-    type SgTable: MappedSgTable;
+    /// The table [`Exporter::map_dma_buf`] hands out; it may borrow the attachment it maps, for
+    /// the duration of the callback.
+    type SgTable<'a>: MappedSgTable<'a>;
 
     /// Decides whether the device of `attach` may attach. The default accepts every importer.
     ///
@@ -375,19 +378,19 @@ pub trait Exporter: Sized + Send + Sync + 'static {
     /// The default refuses every importer with [`EOPNOTSUPP`]: the exporter is for CPU access
     /// only, and its `SgTable` is [`NoSgTable`]. The core always gets this callback, because
     /// `dma_buf_export()` requires it.
-    fn map_dma_buf(
-        _buf: &Locked<'_, Self>,
-        _attach: &Attachment,
+    fn map_dma_buf<'a>(
+        _buf: &Locked<'a, Self>,
+        _attach: &'a Attachment,
         _dir: DataDirection,
-    ) -> Result<Self::SgTable> {
+    ) -> Result<Self::SgTable<'a>> {
         Err(EOPNOTSUPP)
     }
 
     /// Unmaps a table returned by [`Exporter::map_dma_buf`]. The default drops it.
-    fn unmap_dma_buf(
-        _buf: &Locked<'_, Self>,
-        _attach: &Attachment,
-        sgt: Self::SgTable,
+    fn unmap_dma_buf<'a>(
+        _buf: &Locked<'a, Self>,
+        _attach: &'a Attachment,
+        sgt: Self::SgTable<'a>,
         _dir: DataDirection,
     ) {
         drop(sgt);
@@ -558,6 +561,12 @@ impl<'a, T: Exporter> Locked<'a, T> {
     /// Returns the size of the buffer in bytes.
     pub fn size(&self) -> usize {
         self.buf.size()
+    }
+
+    /// Returns whether `attach` is an attachment to this buffer.
+    #[cfg(CONFIG_PCI_P2PDMA)]
+    pub(crate) fn is_attached(&self, attach: &Attachment) -> bool {
+        core::ptr::eq(attach.dma_buf().as_raw(), self.buf.as_raw())
     }
 
     /// Tells every importer that its mappings of the buffer are stale. See
@@ -735,7 +744,7 @@ impl<T: Exporter> ExporterVTable<T> {
         let dir = direction_from_raw(dir);
         // SAFETY: The importer returns a table `map_dma_buf` gave it for this attachment and
         // direction, exactly once.
-        let sgt = unsafe { T::SgTable::from_raw(sgt, attach, dir) };
+        let sgt = unsafe { T::SgTable::<'_>::from_raw(sgt, attach, dir) };
         T::unmap_dma_buf(&locked, attach, sgt, dir);
     }
 

@@ -32,7 +32,7 @@
 //!
 //! #[vtable]
 //! impl Exporter for Bytes {
-//!     type SgTable = NoSgTable;
+//!     type SgTable<'a> = NoSgTable;
 //!
 //!     fn vmap(buf: &Locked<'_, Self>) -> Result<VmapAddr> {
 //!         let vaddr = buf.data().get_ref().0.as_ptr().cast_mut().cast();

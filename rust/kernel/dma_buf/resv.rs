@@ -52,7 +52,7 @@ impl DmaBuf {
 ///
 /// #[vtable]
 /// impl Exporter for Empty {
-///     type SgTable = NoSgTable;
+///     type SgTable<'a> = NoSgTable;
 /// }
 ///
 /// let buf = Exported::new(Empty, PAGE_SIZE, FdFlags::RDWR, c"doctest-resv")?;

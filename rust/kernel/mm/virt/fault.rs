@@ -177,7 +177,7 @@ impl VmFault {
 ///
 /// #[vtable]
 /// impl Exporter for OnDemand {
-///     type SgTable = NoSgTable;
+///     type SgTable<'a> = NoSgTable;
 ///
 ///     fn mmap(buf: &Exported<Self>, vma: &VmaNew) -> Result {
 ///         vma.set_mixedmap();
@@ -378,7 +378,7 @@ mod tests {
 
     #[vtable]
     impl Exporter for OnDemandBuf {
-        type SgTable = NoSgTable;
+        type SgTable<'a> = NoSgTable;
 
         fn mmap(buf: &Exported<Self>, vma: &VmaNew) -> Result {
             vma.set_mixedmap();
