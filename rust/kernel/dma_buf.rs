@@ -16,8 +16,8 @@
 //!   with no way to take it again;
 //! - the other callbacks receive an [`Exported`] view, from which [`DmaBuf::lock_resv`] is
 //!   reachable;
-//! - `pin` and `unpin` come as a pair: an exporter implementing one without the other does not
-//!   build;
+//! - `pin` and `unpin` come as a pair, and so do `vmap` and `vunmap`: an exporter implementing
+//!   one without the other does not build;
 //! - `map_dma_buf` hands an owned [`MappedSgTable`] to the importer and `unmap_dma_buf` gets it
 //!   back; a table may borrow its attachment (`Exporter::SgTable<'a>`), so that safe code cannot
 //!   keep it, or free it, outside the callbacks that hold the lock.

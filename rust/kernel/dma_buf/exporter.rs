@@ -403,12 +403,12 @@ pub trait Exporter: Sized + Send + Sync + 'static {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
-    /// Maps the whole buffer into the kernel address space.
+    /// Maps the whole buffer into the kernel address space. Requires [`Exporter::vunmap`].
     fn vmap(_buf: &Locked<'_, Self>) -> Result<VmapAddr> {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
-    /// Undoes [`Exporter::vmap`].
+    /// Undoes [`Exporter::vmap`]. Requires [`Exporter::vmap`].
     fn vunmap(_buf: &Locked<'_, Self>, _map: VmapAddr) {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
@@ -593,6 +593,10 @@ impl<T: Exporter> ExporterVTable<T> {
         assert!(
             T::HAS_PIN == T::HAS_UNPIN,
             "a dma-buf exporter implements both pin and unpin, or neither"
+        );
+        assert!(
+            T::HAS_VMAP == T::HAS_VUNMAP,
+            "a dma-buf exporter implements both vmap and vunmap, or neither"
         );
         bindings::dma_buf_ops {
             attach: if T::HAS_ATTACH {
