@@ -15,6 +15,10 @@ use crate::{
     bindings,
     device::Bound,
     io::{
+        resource::{
+            Flags,
+            Resource, //
+        },
         Io,
         IoBackend,
         IoSysMap,
@@ -39,6 +43,26 @@ pub enum Caching {
     WriteCombined,
     /// Uncached: every access goes to the device in program order.
     Uncached,
+}
+
+/// Returns `bar` as the C index of a standard memory BAR of `pdev`.
+///
+/// Returns [`EINVAL`] if `bar` is not one of the `PCI_STD_NUM_BARS` standard BARs (the ROM,
+/// SR-IOV and bridge window resources follow them in the device's resource array, and the C
+/// p2pdma code has room for standard BARs only), or if it is not memory (I/O ports, or not
+/// implemented). Nothing else is called before this check.
+pub(crate) fn std_memory_bar(pdev: &pci::Device<Bound>, bar: u32) -> Result<c_int> {
+    if bar >= bindings::PCI_STD_NUM_BARS {
+        return Err(EINVAL);
+    }
+    let index = usize::try_from(bar).map_err(|_| EINVAL)?;
+    // SAFETY: `pdev` is a valid device, and `index` is below `PCI_STD_NUM_BARS`, hence within
+    // its `resource` array, whose flags are set at enumeration and read-only afterwards.
+    let res = unsafe { Resource::from_raw(&raw mut (*pdev.as_raw()).resource[index]) };
+    if !res.flags().contains(Flags::IORESOURCE_MEM) {
+        return Err(EINVAL);
+    }
+    c_int::try_from(bar).map_err(|_| EINVAL)
 }
 
 /// A kernel mapping of a range of device memory.
@@ -129,17 +153,18 @@ impl IoMemory {
     /// it, also not the same driver after the device is unbound and bound again, for as long as
     /// anything still uses this mapping.
     ///
-    /// Returns [`EINVAL`] if the BAR does not exist, is empty, or is not page aligned, and
-    /// [`EBUSY`] if it is requested already.
+    /// Returns [`EINVAL`] if `bar` is not a standard BAR (index 6 and up: ROM, SR-IOV, bridge
+    /// windows) or not a memory BAR, is empty, or is not page aligned, and [`EBUSY`] if it is
+    /// requested already.
     pub fn map_pci_bar(
         pdev: &pci::Device<Bound>,
         bar: u32,
         name: &'static CStr,
         caching: Caching,
     ) -> Result<Self> {
+        let num = std_memory_bar(pdev, bar)?;
         let start = pdev.resource_start(bar)?;
         let len = usize::try_from(pdev.resource_len(bar)?).map_err(|_| EINVAL)?;
-        let num = c_int::try_from(bar).map_err(|_| EINVAL)?;
         // SAFETY: `pdev` is a valid, bound device; `name` lives forever.
         let ret = unsafe { bindings::pci_request_region(pdev.as_raw(), num, name.as_char_ptr()) };
         if ret != 0 {

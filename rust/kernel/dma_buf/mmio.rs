@@ -10,6 +10,7 @@
 //! importer can reach the BAR at all is [`P2pProvider::map_type`]'s answer.
 
 use super::{
+    iomem::std_memory_bar,
     Attachment,
     Exporter,
     Locked,
@@ -152,9 +153,11 @@ unsafe impl Sync for P2pProvider {}
 impl P2pProvider {
     /// Gets the p2pdma provider of memory BAR `bar` of `dev`, setting up p2pdma on first use.
     ///
-    /// Returns [`EINVAL`] if `bar` is not a memory BAR, and the errors of `pcim_p2pdma_init()`.
+    /// Returns [`EINVAL`] if `bar` is not a standard BAR (index 6 and up: ROM, SR-IOV, bridge
+    /// windows) or not a memory BAR, checked before any call into p2pdma, and the errors of
+    /// `pcim_p2pdma_init()`.
     pub fn new(dev: &pci::Device<Bound>, bar: u32) -> Result<Self> {
-        let bar = c_int::try_from(bar).map_err(|_| EINVAL)?;
+        let bar = std_memory_bar(dev, bar)?;
         // SAFETY: `dev` is a bound PCI device.
         to_result(unsafe { bindings::pcim_p2pdma_init(dev.as_raw()) })?;
         // SAFETY: `dev` is a bound PCI device with p2pdma set up.
