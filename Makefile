@@ -9,4 +9,4 @@
 obj-$(CONFIG_DEVMEM_HEAP) += devmem_heap/devmem_heap.o devmem_heap/exports.o
 obj-$(CONFIG_DEVMEM_HEAP_KUNIT_TEST) += kunit/devmem_heap_capi_test.o
 obj-$(CONFIG_DEVMEM_HEAP_HARNESS_SELFTEST) += kunit/devmem_harness_selftest.o
-obj-$(CONFIG_DEVMEM_HEAP_RUST_SAMPLE) += kunit/rust_dma_heap_sample.o
+obj-$(CONFIG_DEVMEM_HEAP_RUST_TEST_HEAP) += kunit/rust_dma_heap_test.o

@@ -32,8 +32,8 @@ use kernel::{
         Exported,
         Exporter,
         FdFlags,
-        IoSysMap,
-        Locked, //
+        Locked,
+        VmapAddr, //
     },
     mm::virt::{
         flags,
@@ -103,13 +103,13 @@ impl Region {
 
 #[vtable]
 impl Exporter for Buffer {
-    type SgTable = p2p::SgTable;
+    type SgTable<'a> = p2p::SgTable<'a>;
 
-    fn map_dma_buf(
-        buf: &Locked<'_, Self>,
-        attach: &Attachment,
+    fn map_dma_buf<'a>(
+        buf: &Locked<'a, Self>,
+        attach: &'a Attachment,
         dir: DataDirection,
-    ) -> Result<Self::SgTable> {
+    ) -> Result<Self::SgTable<'a>> {
         let allocation = &buf.data().allocation;
         let region = allocation.region();
         let guard = region.enter()?;
@@ -149,7 +149,7 @@ impl Exporter for Buffer {
         vma.set_fault_handler(allocation.clone())
     }
 
-    fn vmap(buf: &Locked<'_, Self>) -> Result<IoSysMap> {
+    fn vmap(buf: &Locked<'_, Self>) -> Result<VmapAddr> {
         let this = buf.data();
         let allocation = &this.allocation;
         let guard = allocation.region().enter()?;
@@ -164,7 +164,7 @@ impl Exporter for Buffer {
         Ok(mapping.addr)
     }
 
-    fn vunmap(buf: &Locked<'_, Self>, _map: IoSysMap) {
+    fn vunmap(buf: &Locked<'_, Self>, _map: VmapAddr) {
         drop(buf.data().vmap.lock().take());
     }
 }

@@ -14,7 +14,7 @@ use kernel::{
             IoMemory,
             IoVmap, //
         },
-        IoSysMap, //
+        VmapAddr, //
     },
     io::PhysAddr,
     prelude::*, //
@@ -25,7 +25,7 @@ pub use kernel::dma_buf::iomem::Caching;
 /// A kernel mapping of a buffer made by [`DeviceMemory::vmap`].
 pub(crate) struct KernelMapping {
     /// The address handed to the importer.
-    pub(crate) addr: IoSysMap,
+    pub(crate) addr: VmapAddr,
     /// The mapping behind `addr`, if it is not part of the memory's own mapping; kept until the
     /// importer gives the address back.
     pub(crate) stitched: Option<IoVmap>,
@@ -71,7 +71,7 @@ impl DeviceMemory for IoMemory {
     unsafe fn vmap(&self, ranges: &[(usize, usize)], size: usize) -> Result<KernelMapping> {
         if let [(offset, _)] = ranges {
             // SAFETY: The caller keeps `self` alive while the address is used.
-            let addr = unsafe { self.iosys_map(*offset, size)? };
+            let addr = unsafe { self.vmap_addr(*offset, size)? };
             return Ok(KernelMapping {
                 addr,
                 stitched: None,
@@ -80,7 +80,7 @@ impl DeviceMemory for IoMemory {
         let stitched = IoMemory::vmap(self, ranges)?;
         // SAFETY: The stitched mapping covers the whole buffer; the caller keeps it with the
         // address.
-        let addr = unsafe { IoSysMap::from_vaddr_iomem(stitched.addr()) };
+        let addr = unsafe { VmapAddr::from_vaddr_iomem(stitched.addr()) };
         Ok(KernelMapping {
             addr,
             stitched: Some(stitched),

@@ -35,10 +35,10 @@ use kernel::{
 
 /// The table an importer gets from `map_dma_buf`.
 #[cfg(CONFIG_PCI_P2PDMA)]
-pub(crate) type SgTable = kernel::dma_buf::mmio::PhysSgt;
+pub(crate) type SgTable<'a> = kernel::dma_buf::mmio::PhysSgt<'a>;
 /// The table an importer gets from `map_dma_buf`: none, without peer-to-peer DMA.
 #[cfg(not(CONFIG_PCI_P2PDMA))]
-pub(crate) type SgTable = kernel::dma_buf::NoSgTable;
+pub(crate) type SgTable<'a> = kernel::dma_buf::NoSgTable;
 
 /// Why an importer gets no DMA mapping.
 pub(crate) enum MapError {
@@ -107,14 +107,14 @@ impl Peer {
 /// `peer` is the region's BAR with its device, proven bound by the caller; `None` if the region
 /// is not a PCI BAR. `base` is `None` if the memory is not device memory.
 #[cfg(CONFIG_PCI_P2PDMA)]
-pub(crate) fn map<T: Exporter>(
-    buf: &Locked<'_, T>,
-    attach: &Attachment,
+pub(crate) fn map<'a, T: Exporter>(
+    buf: &Locked<'a, T>,
+    attach: &'a Attachment,
     peer: Option<(&Peer, &pci::Device<Bound>)>,
     base: Option<PhysAddr>,
     ranges: &Ranges,
     dir: DataDirection,
-) -> Result<SgTable, MapError> {
+) -> Result<SgTable<'a>, MapError> {
     if !attach.peer2peer() {
         return Err(MapError::Refused("it does not take peer-to-peer memory"));
     }
@@ -146,13 +146,13 @@ pub(crate) fn map<T: Exporter>(
 
 /// Refuses every importer: the kernel has no PCI peer-to-peer DMA.
 #[cfg(not(CONFIG_PCI_P2PDMA))]
-pub(crate) fn map<T: Exporter>(
-    _buf: &Locked<'_, T>,
-    _attach: &Attachment,
+pub(crate) fn map<'a, T: Exporter>(
+    _buf: &Locked<'a, T>,
+    _attach: &'a Attachment,
     _peer: Option<(&Peer, &pci::Device<kernel::device::Bound>)>,
     _base: Option<PhysAddr>,
     _ranges: &Ranges,
     _dir: DataDirection,
-) -> Result<SgTable, MapError> {
+) -> Result<SgTable<'a>, MapError> {
     Err(MapError::Refused("the kernel has no PCI peer-to-peer DMA"))
 }

@@ -34,7 +34,7 @@ use kernel::{
         DmaBuf,
         Exported,
         FdFlags,
-        IoSysMap, //
+        VmapAddr, //
     },
     faux,
     io::PhysAddr,
@@ -138,7 +138,7 @@ impl DeviceMemory for SystemMemory {
         Ok(KernelMapping {
             // SAFETY: `ptr` maps the buffer in system memory for as long as `self`, which the
             // caller keeps alive while the address is used.
-            addr: unsafe { IoSysMap::from_vaddr(ptr.cast()) },
+            addr: unsafe { VmapAddr::from_vaddr(ptr.cast()) },
             stitched: None,
         })
     }

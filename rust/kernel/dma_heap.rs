@@ -11,6 +11,67 @@
 //! backend is attached, allocation fails with [`ENODEV`]; attaching one again brings the same
 //! node back.
 //!
+//! # Examples
+//!
+//! A backend of zero-filled system memory, allocating directly; `publish` shows how a module
+//! would put it behind `/dev/dma_heap/<name>` (not run here: a heap node is never removed).
+//!
+//! ```
+//! use kernel::{
+//!     dma_buf::{
+//!         DmaBuf,
+//!         Exported,
+//!         Exporter,
+//!         FdFlags,
+//!         NoSgTable, //
+//!     },
+//!     dma_heap::{
+//!         Backend,
+//!         Heap,
+//!         HeapFlags, //
+//!     },
+//!     page::PAGE_SIZE,
+//!     sync::{
+//!         aref::ARef,
+//!         Arc, //
+//!     },
+//! };
+//!
+//! struct Zeroed(KVVec<u8>);
+//!
+//! #[vtable]
+//! impl Exporter for Zeroed {
+//!     type SgTable<'a> = NoSgTable;
+//! }
+//!
+//! struct SystemBackend;
+//!
+//! impl Backend for SystemBackend {
+//!     fn allocate(
+//!         &self,
+//!         len: usize,
+//!         fd_flags: FdFlags,
+//!         _heap_flags: HeapFlags,
+//!     ) -> Result<ARef<DmaBuf>> {
+//!         let mem = KVVec::from_elem(0u8, len, GFP_KERNEL)?;
+//!         let buf = Exported::new(Zeroed(mem), len, fd_flags, c"doctest-heap")?;
+//!         Ok(Exported::into_dma_buf(buf))
+//!     }
+//! }
+//!
+//! # #[allow(dead_code)]
+//! fn publish(module: &'static ThisModule) -> Result<&'static Heap<SystemBackend>> {
+//!     let heap = Heap::register(c"doctest_system", module)?;
+//!     heap.attach(Arc::new(SystemBackend, GFP_KERNEL)?)?;
+//!     Ok(heap)
+//! }
+//!
+//! let buf = SystemBackend.allocate(2 * PAGE_SIZE, FdFlags::RDWR, HeapFlags::NONE)?;
+//! assert_eq!(buf.size(), 2 * PAGE_SIZE);
+//! assert_eq!(buf.exporter_name(), c"doctest-heap");
+//! # Ok::<(), Error>(())
+//! ```
+//!
 //! Reference: <https://docs.kernel.org/userspace-api/dma-buf-heaps.html>
 
 use crate::{

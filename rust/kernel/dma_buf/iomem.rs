@@ -7,14 +7,24 @@
 //! An exporter of device memory (a PCI BAR, a carve-out) keeps one kernel mapping of the whole
 //! range, with the CPU caching its buffers are mapped with everywhere: it clears and copies
 //! through it with the I/O accessors, hands sub-ranges of it to importers as I/O memory
-//! [`IoSysMap`]s, stitches scattered ranges into one kernel mapping with [`IoMemory::vmap`], and
+//! [`VmapAddr`]s, stitches scattered ranges into one kernel mapping with [`IoMemory::vmap`], and
 //! gives the page frames of its ranges to user mappings.
 
-use super::IoSysMap;
+use super::VmapAddr;
 use crate::{
     bindings,
     device::Bound,
-    io::PhysAddr,
+    io::{
+        resource::{
+            Flags,
+            Resource, //
+        },
+        Io,
+        IoBackend,
+        IoSysMap,
+        IoSysMapBackend,
+        PhysAddr, //
+    },
     page::{
         PAGE_SHIFT,
         PAGE_SIZE, //
@@ -33,6 +43,26 @@ pub enum Caching {
     WriteCombined,
     /// Uncached: every access goes to the device in program order.
     Uncached,
+}
+
+/// Returns `bar` as the C index of a standard memory BAR of `pdev`.
+///
+/// Returns [`EINVAL`] if `bar` is not one of the `PCI_STD_NUM_BARS` standard BARs (the ROM,
+/// SR-IOV and bridge window resources follow them in the device's resource array, and the C
+/// p2pdma code has room for standard BARs only), or if it is not memory (I/O ports, or not
+/// implemented). Nothing else is called before this check.
+pub(crate) fn std_memory_bar(pdev: &pci::Device<Bound>, bar: u32) -> Result<c_int> {
+    if bar >= bindings::PCI_STD_NUM_BARS {
+        return Err(EINVAL);
+    }
+    let index = usize::try_from(bar).map_err(|_| EINVAL)?;
+    // SAFETY: `pdev` is a valid device, and `index` is below `PCI_STD_NUM_BARS`, hence within
+    // its `resource` array, whose flags are set at enumeration and read-only afterwards.
+    let res = unsafe { Resource::from_raw(&raw mut (*pdev.as_raw()).resource[index]) };
+    if !res.flags().contains(Flags::IORESOURCE_MEM) {
+        return Err(EINVAL);
+    }
+    c_int::try_from(bar).map_err(|_| EINVAL)
 }
 
 /// A kernel mapping of a range of device memory.
@@ -123,17 +153,18 @@ impl IoMemory {
     /// it, also not the same driver after the device is unbound and bound again, for as long as
     /// anything still uses this mapping.
     ///
-    /// Returns [`EINVAL`] if the BAR does not exist, is empty, or is not page aligned, and
-    /// [`EBUSY`] if it is requested already.
+    /// Returns [`EINVAL`] if `bar` is not a standard BAR (index 6 and up: ROM, SR-IOV, bridge
+    /// windows) or not a memory BAR, is empty, or is not page aligned, and [`EBUSY`] if it is
+    /// requested already.
     pub fn map_pci_bar(
         pdev: &pci::Device<Bound>,
         bar: u32,
         name: &'static CStr,
         caching: Caching,
     ) -> Result<Self> {
+        let num = std_memory_bar(pdev, bar)?;
         let start = pdev.resource_start(bar)?;
         let len = usize::try_from(pdev.resource_len(bar)?).map_err(|_| EINVAL)?;
-        let num = c_int::try_from(bar).map_err(|_| EINVAL)?;
         // SAFETY: `pdev` is a valid, bound device; `name` lives forever.
         let ret = unsafe { bindings::pci_request_region(pdev.as_raw(), num, name.as_char_ptr()) };
         if ret != 0 {
@@ -170,42 +201,39 @@ impl IoMemory {
         self.caching
     }
 
-    fn check(&self, offset: usize, len: usize) -> Result<*mut c_void> {
-        match offset.checked_add(len) {
-            Some(end) if end <= self.size => {}
-            _ => return Err(EINVAL),
-        }
-        // SAFETY: `offset` is inside the mapping, checked above.
-        Ok(unsafe { self.addr.as_ptr().cast::<u8>().add(offset) }.cast())
+    /// Returns the `len` bytes at `offset` as a view for the kernel's I/O accessors.
+    ///
+    /// Returns [`EINVAL`] if the range is out of bounds.
+    fn range(&self, offset: usize, len: usize) -> Result<IoSysMap<'_, [u8]>> {
+        // SAFETY: The address is only used to make the view; `addr` maps `size` bytes of I/O
+        // memory for as long as `self` lives, which the view cannot outlive.
+        let whole = unsafe { VmapAddr::from_vaddr_iomem(self.addr.as_ptr()).io_view(self.size) }?;
+        super::io_range(whole, offset, len)
     }
 
     /// Sets `len` bytes at `offset` to `byte`. Returns [`EINVAL`] if the range is out of bounds.
     pub fn fill(&self, offset: usize, len: usize, byte: u8) -> Result {
-        let ptr = self.check(offset, len)?;
-        // SAFETY: The range is inside the mapping, checked above.
-        unsafe { bindings::memset_io(ptr, c_int::from(byte), len) };
+        let ptr = IoSysMapBackend::as_ptr(self.range(offset, len)?);
+        // SAFETY: `ptr` is `len` bytes of mapped I/O memory, checked by `range`.
+        unsafe { bindings::memset_io(ptr.cast(), c_int::from(byte), len) };
         Ok(())
     }
 
     /// Copies `data` to `offset`. Returns [`EINVAL`] if the range is out of bounds.
     pub fn write(&self, offset: usize, data: &[u8]) -> Result {
-        let ptr = self.check(offset, data.len())?;
-        // SAFETY: The range is inside the mapping, checked above; `data` is valid for reads.
-        unsafe { bindings::memcpy_toio(ptr, data.as_ptr().cast(), data.len()) };
+        self.range(offset, data.len())?.copy_from_slice(data);
         Ok(())
     }
 
     /// Copies the bytes at `offset` to `out`. Returns [`EINVAL`] if the range is out of bounds.
     pub fn read(&self, offset: usize, out: &mut [u8]) -> Result {
-        let ptr = self.check(offset, out.len())?;
-        // SAFETY: The range is inside the mapping, checked above; `out` is valid for writes.
-        unsafe { bindings::memcpy_fromio(out.as_mut_ptr().cast(), ptr, out.len()) };
+        self.range(offset, out.len())?.copy_to_slice(out);
         Ok(())
     }
 
     /// Returns the page frame number of the page at `offset`.
     pub fn pfn(&self, offset: usize) -> Result<usize> {
-        self.check(offset, 1)?;
+        self.range(offset, 1)?;
         let phys = self.phys + offset as PhysAddr;
         usize::try_from(phys >> PAGE_SHIFT).map_err(|_| EINVAL)
     }
@@ -218,11 +246,11 @@ impl IoMemory {
     ///
     /// The mapping must not be used after `self` is dropped: the caller keeps `self` alive
     /// until the importer gives the mapping back.
-    pub unsafe fn iosys_map(&self, offset: usize, len: usize) -> Result<IoSysMap> {
-        let ptr = self.check(offset, len)?;
+    pub unsafe fn vmap_addr(&self, offset: usize, len: usize) -> Result<VmapAddr> {
+        let ptr = IoSysMapBackend::as_ptr(self.range(offset, len)?);
         // SAFETY: `ptr` maps `len` bytes of I/O memory for as long as `self` lives, which the
         // caller guarantees covers every use.
-        Ok(unsafe { IoSysMap::from_vaddr_iomem(ptr) })
+        Ok(unsafe { VmapAddr::from_vaddr_iomem(ptr.cast()) })
     }
 
     /// Maps the page-aligned sub-ranges `ranges` (offset, length) of the memory one after the
@@ -234,7 +262,7 @@ impl IoMemory {
     pub fn vmap(&self, ranges: &[(usize, usize)]) -> Result<IoVmap> {
         let mut pfns = KVec::new();
         for &(offset, len) in ranges {
-            self.check(offset, len)?;
+            self.range(offset, len)?;
             if offset % PAGE_SIZE != 0 || len % PAGE_SIZE != 0 || len == 0 {
                 return Err(EINVAL);
             }

@@ -10,7 +10,9 @@
 //! importer can reach the BAR at all is [`P2pProvider::map_type`]'s answer.
 
 use super::{
+    iomem::std_memory_bar,
     Attachment,
+    Exporter,
     Locked,
     MappedSgTable, //
 };
@@ -28,6 +30,7 @@ use crate::{
     io::PhysAddr,
     pci,
     prelude::*,
+    scatterlist::SGTable,
     sync::aref::ARef, //
 };
 use core::{
@@ -113,14 +116,14 @@ impl PhysRange {
 ///     pci, //
 /// };
 ///
-/// fn map_bar<T: Exporter>(
-///     buf: &Locked<'_, T>,
-///     attach: &Attachment,
+/// fn map_bar<'a, T: Exporter>(
+///     buf: &Locked<'a, T>,
+///     attach: &'a Attachment,
 ///     pdev: &pci::Device<Bound>,
 ///     provider: &P2pProvider,
 ///     start: PhysAddr,
 ///     dir: DataDirection,
-/// ) -> Result<PhysSgt> {
+/// ) -> Result<PhysSgt<'a>> {
 ///     // Only importers that take MMIO addresses and can reach the BAR.
 ///     if !attach.peer2peer() {
 ///         return Err(EOPNOTSUPP);
@@ -150,9 +153,11 @@ unsafe impl Sync for P2pProvider {}
 impl P2pProvider {
     /// Gets the p2pdma provider of memory BAR `bar` of `dev`, setting up p2pdma on first use.
     ///
-    /// Returns [`EINVAL`] if `bar` is not a memory BAR, and the errors of `pcim_p2pdma_init()`.
+    /// Returns [`EINVAL`] if `bar` is not a standard BAR (index 6 and up: ROM, SR-IOV, bridge
+    /// windows) or not a memory BAR, checked before any call into p2pdma, and the errors of
+    /// `pcim_p2pdma_init()`.
     pub fn new(dev: &pci::Device<Bound>, bar: u32) -> Result<Self> {
-        let bar = c_int::try_from(bar).map_err(|_| EINVAL)?;
+        let bar = std_memory_bar(dev, bar)?;
         // SAFETY: `dev` is a bound PCI device.
         to_result(unsafe { bindings::pcim_p2pdma_init(dev.as_raw()) })?;
         // SAFETY: `dev` is a bound PCI device with p2pdma set up.
@@ -192,39 +197,50 @@ impl P2pProvider {
 
 /// A DMA-only sg table of MMIO ranges, made for one attachment by `dma_buf_phys_vec_to_sgt()`.
 ///
-/// It has no `struct page`s: importers may only use its DMA addresses. It is freed with
-/// `dma_buf_free_sgt()` when dropped, which must happen with the buffer's reservation lock held,
-/// as in [`Exporter::unmap_dma_buf`](super::Exporter::unmap_dma_buf) (lockdep checks it).
+/// It has no `struct page`s: importers may only use its DMA addresses.
+///
+/// It borrows its attachment for `'a`, the duration of the callback that made it, with the
+/// buffer's reservation lock held ([`Locked`]): safe code cannot keep it past that callback,
+/// other than by returning it from [`Exporter::map_dma_buf`], which hands it to the importer.
+/// It comes back in [`Exporter::unmap_dma_buf`], also with the lock held. So it is always freed
+/// with `dma_buf_free_sgt()` while its attachment is attached and the lock is held, as the C
+/// side requires (lockdep checks the lock).
 ///
 /// # Invariants
 ///
-/// `sgt` was returned by `dma_buf_phys_vec_to_sgt()` for `attach` in direction `dir`, and `attach`
-/// stays attached until the table is freed.
-pub struct PhysSgt {
-    attach: NonNull<bindings::dma_buf_attachment>,
+/// `sgt` was returned by `dma_buf_phys_vec_to_sgt()` for `attach` in direction `dir`, and
+/// `attach` stays attached, with its buffer's reservation lock held, whenever the table is
+/// dropped.
+pub struct PhysSgt<'a> {
+    attach: &'a Attachment,
     sgt: NonNull<bindings::sg_table>,
     dir: DataDirection,
 }
 
-// SAFETY: The table may be handed to and freed from any thread.
-unsafe impl Send for PhysSgt {}
+// SAFETY: The table may be handed to and freed from any thread; the attachment is only used to
+// free it.
+unsafe impl Send for PhysSgt<'_> {}
 
-impl PhysSgt {
+impl<'a> PhysSgt<'a> {
     /// Maps `ranges` of the provider's BAR for the device of `attach`, in direction `dir`.
     ///
     /// `buf` proves the reservation lock is held, and `owner` that the provider's device is
     /// bound. A contiguous range becomes as few entries as the importer's DMA limits allow.
     ///
-    /// Returns [`EINVAL`] if `owner` is not the provider's device, `ranges` is empty or its total
-    /// length overflows, and if the importer cannot reach the BAR peer to peer.
-    pub fn new<T: super::Exporter>(
-        _buf: &Locked<'_, T>,
-        attach: &Attachment,
+    /// Returns [`EINVAL`] if `attach` is not an attachment to `buf`, `owner` is not the
+    /// provider's device, `ranges` is empty or its total length overflows, and if the importer
+    /// cannot reach the BAR peer to peer.
+    pub fn new<T: Exporter>(
+        buf: &Locked<'a, T>,
+        attach: &'a Attachment,
         provider: &P2pProvider,
         owner: &pci::Device<Bound>,
         ranges: &[PhysRange],
         dir: DataDirection,
     ) -> Result<Self> {
+        if !buf.is_attached(attach) {
+            return Err(EINVAL);
+        }
         provider.check_owner(owner)?;
         if ranges.is_empty() {
             return Err(EINVAL);
@@ -233,8 +249,9 @@ impl PhysSgt {
             .iter()
             .try_fold(0usize, |acc, r| acc.checked_add(r.len()))
             .ok_or(EINVAL)?;
-        // SAFETY: The lock is held (`_buf`), the attachment is live, the provider is valid while
-        // `owner` is bound, and `ranges` is a valid array that the C side only reads.
+        // SAFETY: The lock of the buffer `attach` is attached to is held (`buf`), the attachment
+        // is live, the provider is valid while `owner` is bound, and `ranges` is a valid array
+        // that the C side only reads.
         let sgt = from_err_ptr(unsafe {
             bindings::dma_buf_phys_vec_to_sgt(
                 attach.as_raw(),
@@ -245,10 +262,10 @@ impl PhysSgt {
                 dir.into(),
             )
         })?;
-        // INVARIANT: Made for `attach` in `dir`.
+        // INVARIANT: Made for `attach` in `dir`; `'a` ends with the callback that holds the lock
+        // and the attachment.
         Ok(Self {
-            // SAFETY: `attach` is a reference, hence not null.
-            attach: unsafe { NonNull::new_unchecked(attach.as_raw()) },
+            attach,
             // SAFETY: `from_err_ptr` returned a valid, non-error pointer.
             sgt: unsafe { NonNull::new_unchecked(sgt) },
             dir,
@@ -256,38 +273,35 @@ impl PhysSgt {
     }
 
     /// Returns the table.
-    pub fn sg_table(&self) -> &crate::scatterlist::SGTable {
+    pub fn sg_table(&self) -> &SGTable {
         // SAFETY: The table is valid and unchanged until `self` drops.
-        unsafe { crate::scatterlist::SGTable::from_raw(self.sgt.as_ptr()) }
+        unsafe { SGTable::from_raw(self.sgt.as_ptr()) }
     }
 }
 
-impl MappedSgTable for PhysSgt {
+impl<'a> MappedSgTable<'a> for PhysSgt<'a> {
     fn into_raw(self) -> NonNull<bindings::sg_table> {
         ManuallyDrop::new(self).sgt
     }
 
     unsafe fn from_raw(
         sgt: NonNull<bindings::sg_table>,
-        attach: &Attachment,
+        attach: &'a Attachment,
         dir: DataDirection,
     ) -> Self {
-        // INVARIANT: The caller passes a table `into_raw` gave away for `attach` in `dir`.
-        Self {
-            // SAFETY: `attach` is a reference, hence not null.
-            attach: unsafe { NonNull::new_unchecked(attach.as_raw()) },
-            sgt,
-            dir,
-        }
+        // INVARIANT: The caller passes a table `into_raw` gave away for `attach` in `dir`, from
+        // `unmap_dma_buf`, which runs with the lock held.
+        Self { attach, sgt, dir }
     }
 }
 
-impl Drop for PhysSgt {
+impl Drop for PhysSgt<'_> {
     fn drop(&mut self) {
         // SAFETY: By the type invariants the table came from `dma_buf_phys_vec_to_sgt()` for
-        // this attachment and direction, and is freed exactly once, here.
+        // this attachment and direction, the lock is held, and the table is freed exactly once,
+        // here.
         unsafe {
-            bindings::dma_buf_free_sgt(self.attach.as_ptr(), self.sgt.as_ptr(), self.dir.into())
+            bindings::dma_buf_free_sgt(self.attach.as_raw(), self.sgt.as_ptr(), self.dir.into())
         };
     }
 }

@@ -116,6 +116,122 @@ impl VmFault {
 ///
 /// The area holds a reference on the handler, shared by the areas it is split or copied into,
 /// and dropped when the last of them is unmapped.
+///
+/// # Examples
+///
+/// A dma-buf of one page, mapped into user space on demand: nothing is mapped until user space
+/// first touches it, which calls the handler once.
+///
+/// ```
+/// use core::sync::atomic::{
+///     AtomicUsize,
+///     Ordering::Relaxed, //
+/// };
+/// use kernel::{
+///     dma_buf::{
+///         DmaBuf,
+///         Exported,
+///         Exporter,
+///         FdFlags,
+///         NoSgTable, //
+///     },
+///     fs::LocalFile,
+///     mm::virt::{
+///         fault::{
+///             FaultHandler,
+///             VmFault,
+///             VmFaultResult, //
+///         },
+///         VmaNew, //
+///     },
+///     page::{
+///         Page,
+///         PAGE_SIZE, //
+///     },
+///     sync::{
+///         Arc,
+///         ArcBorrow, //
+///     },
+///     uaccess::{
+///         UserPtr,
+///         UserSlice, //
+///     },
+/// };
+///
+/// struct OnePage {
+///     page: Page,
+///     faults: AtomicUsize,
+/// }
+///
+/// impl FaultHandler for OnePage {
+///     fn fault(this: ArcBorrow<'_, Self>, vmf: &VmFault) -> VmFaultResult {
+///         this.faults.fetch_add(1, Relaxed);
+///         match vmf.pgoff() {
+///             0 => vmf.insert_page(&this.page),
+///             _ => VmFaultResult::SIGBUS,
+///         }
+///     }
+/// }
+///
+/// struct OnDemand(Arc<OnePage>);
+///
+/// #[vtable]
+/// impl Exporter for OnDemand {
+///     type SgTable<'a> = NoSgTable;
+///
+///     fn mmap(buf: &Exported<Self>, vma: &VmaNew) -> Result {
+///         vma.set_mixedmap();
+///         vma.set_fault_handler(buf.data().0.clone())
+///     }
+/// }
+///
+/// let page = Page::alloc_page(GFP_KERNEL | __GFP_ZERO)?;
+/// let mem = Arc::new(
+///     OnePage {
+///         page,
+///         faults: AtomicUsize::new(0),
+///     },
+///     GFP_KERNEL,
+/// )?;
+/// let buf = Exported::new(OnDemand(mem.clone()), PAGE_SIZE, FdFlags::RDWR, c"doctest-fault")?;
+/// let fd = DmaBuf::install_fd(Exported::into_dma_buf(buf), FdFlags::CLOEXEC)?;
+/// # let file = LocalFile::fget(fd)?;
+/// # // SAFETY: A KUnit case gets an mm from `kunit_vm_mmap()`; the shared, read-write mapping
+/// # // holds its own reference to the file and goes away when the case ends.
+/// # let addr = unsafe {
+/// #     kernel::bindings::kunit_vm_mmap(
+/// #         kernel::bindings::kunit_get_current_test(),
+/// #         file.as_ptr(),
+/// #         0,
+/// #         PAGE_SIZE,
+/// #         0x3,
+/// #         0x1,
+/// #         0,
+/// #     )
+/// # };
+/// # // `vm_mmap()` returns an errno in the last page of the address space.
+/// # if addr > usize::MAX - PAGE_SIZE {
+/// #     return Err(ENOMEM);
+/// # }
+/// # // SAFETY: `fd` is not used again; the mapping holds its own reference to the file.
+/// # unsafe { kernel::bindings::close_fd(fd) };
+/// // `addr` is where the buffer is mapped in this task's address space.
+/// let user = UserSlice::new(UserPtr::from_addr(addr + 8), 4);
+/// assert_eq!(mem.faults.load(Relaxed), 0);
+/// user.writer().write_slice(&[1, 2, 3, 4])?;
+/// assert_eq!(mem.faults.load(Relaxed), 1);
+///
+/// // The bytes landed in the page; reading them back does not fault again.
+/// let mut out = [0u8; 4];
+/// // SAFETY: `out` is valid for writes of 4 bytes.
+/// unsafe { mem.page.read_raw(out.as_mut_ptr(), 8, 4)? };
+/// assert_eq!(out, [1, 2, 3, 4]);
+/// UserSlice::new(UserPtr::from_addr(addr + 8), 4)
+///     .reader()
+///     .read_slice(&mut out)?;
+/// assert_eq!(mem.faults.load(Relaxed), 1);
+/// # Ok::<(), Error>(())
+/// ```
 pub trait FaultHandler: Send + Sync + 'static {
     /// Maps what `vmf` asks for, with [`VmFault::insert_page`] or [`VmFault::insert_mixed`].
     fn fault(this: ArcBorrow<'_, Self>, vmf: &VmFault) -> VmFaultResult;
@@ -210,6 +326,148 @@ impl VmaNew {
             (*vma).vm_private_data = handler.into_foreign();
             (*vma).vm_ops = &FaultVTable::<T>::VTABLE;
         }
+        Ok(())
+    }
+}
+
+#[cfg(CONFIG_RUST_MM_FAULT_KUNIT_TEST)]
+#[kunit_tests(rust_mm_fault)]
+mod tests {
+    use super::*;
+    use crate::{
+        dma_buf::{
+            DmaBuf,
+            Exported,
+            Exporter,
+            FdFlags,
+            NoSgTable, //
+        },
+        page::PAGE_SIZE,
+        uaccess::{
+            UserPtr,
+            UserSlice, //
+        },
+    };
+    use core::sync::atomic::{
+        AtomicBool,
+        AtomicUsize,
+        Ordering::Relaxed, //
+    };
+
+    /// Pages mapped into user space on demand, until revoked.
+    struct OnDemand {
+        pages: KVec<Page>,
+        faults: AtomicUsize,
+        revoked: AtomicBool,
+    }
+
+    impl FaultHandler for OnDemand {
+        fn fault(this: ArcBorrow<'_, Self>, vmf: &VmFault) -> VmFaultResult {
+            this.faults.fetch_add(1, Relaxed);
+            if this.revoked.load(Relaxed) {
+                return VmFaultResult::SIGBUS;
+            }
+            match this.pages.get(vmf.pgoff()) {
+                Some(page) => vmf.insert_page(page),
+                None => VmFaultResult::SIGBUS,
+            }
+        }
+    }
+
+    struct OnDemandBuf(Arc<OnDemand>);
+
+    #[vtable]
+    impl Exporter for OnDemandBuf {
+        type SgTable<'a> = NoSgTable;
+
+        fn mmap(buf: &Exported<Self>, vma: &VmaNew) -> Result {
+            vma.set_mixedmap();
+            vma.set_fault_handler(buf.data().0.clone())
+        }
+    }
+
+    /// Maps the whole buffer, shared and read-write, into the test's own address space.
+    fn map_into_user(buf: &DmaBuf) -> Result<usize> {
+        // From include/uapi/asm-generic/mman-common.h and mman.h.
+        const PROT_READ_WRITE: c_ulong = 0x1 | 0x2;
+        const MAP_SHARED: c_ulong = 0x1;
+        // SAFETY: The test runs in a KUnit kthread, which `kunit_vm_mmap()` gives an mm; the
+        // mapping holds its own reference to the buffer's file and is unmapped when the test
+        // ends.
+        let addr = unsafe {
+            bindings::kunit_vm_mmap(
+                bindings::kunit_get_current_test(),
+                (*buf.as_raw()).file,
+                0,
+                buf.size(),
+                PROT_READ_WRITE,
+                MAP_SHARED,
+                0,
+            )
+        };
+        // `vm_mmap()` returns an address, or an errno in the last page of the address space.
+        if addr >= (-(bindings::MAX_ERRNO as isize)) as usize {
+            return Err(Error::from_errno(addr as c_int));
+        }
+        Ok(addr)
+    }
+
+    /// A mapping made on demand faults once per page, and again after a zap; once revoked,
+    /// access fails.
+    #[test]
+    fn mmap_on_demand_zap_and_revoke() -> Result {
+        let mut pages = KVec::new();
+        for _ in 0..2 {
+            pages.push(Page::alloc_page(GFP_KERNEL | __GFP_ZERO)?, GFP_KERNEL)?;
+        }
+        let mem = Arc::new(
+            OnDemand {
+                pages,
+                faults: AtomicUsize::new(0),
+                revoked: AtomicBool::new(false),
+            },
+            GFP_KERNEL,
+        )?;
+        let buf = Exported::new(
+            OnDemandBuf(mem.clone()),
+            2 * PAGE_SIZE,
+            FdFlags::RDWR,
+            c"kunit-on-demand",
+        )?;
+        let addr = map_into_user(&buf)?;
+        let user =
+            |offset: usize, len: usize| UserSlice::new(UserPtr::from_addr(addr + offset), len);
+
+        // Nothing is mapped before it is touched.
+        assert_eq!(mem.faults.load(Relaxed), 0);
+        user(PAGE_SIZE + 8, 4).writer().write_slice(&[1, 2, 3, 4])?;
+        assert_eq!(mem.faults.load(Relaxed), 1);
+
+        // The data went to the second page.
+        let mut out = [0u8; 4];
+        // SAFETY: `out` is valid for writes of 4 bytes.
+        unsafe { mem.pages[1].read_raw(out.as_mut_ptr(), 8, 4)? };
+        assert_eq!(out, [1, 2, 3, 4]);
+
+        // Mapped now: reading it does not fault.
+        user(PAGE_SIZE + 8, 4).reader().read_slice(&mut out)?;
+        assert_eq!(mem.faults.load(Relaxed), 1);
+
+        // After a zap, the next access faults again and finds the same data.
+        buf.zap_user_mappings();
+        out = [0; 4];
+        user(PAGE_SIZE + 8, 4).reader().read_slice(&mut out)?;
+        assert_eq!(out, [1, 2, 3, 4]);
+        assert_eq!(mem.faults.load(Relaxed), 2);
+
+        // Revoked and zapped: access fails instead of reaching the memory.
+        mem.revoked.store(true, Relaxed);
+        buf.zap_user_mappings();
+        assert_eq!(
+            user(PAGE_SIZE + 8, 4).reader().read_slice(&mut out),
+            Err(EFAULT)
+        );
+        assert_eq!(user(0, 4).writer().write_slice(&[9; 4]), Err(EFAULT));
         Ok(())
     }
 }

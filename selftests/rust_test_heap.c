@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The Rust sample heap through the real dma-heap uAPI: what the stock
+ * The Rust test heap through the real dma-heap uAPI: what the stock
  * dmabuf-heaps selftest does not look at. The exporter's name in
  * bufinfo, mmap at a non-zero offset, mmap bounds, the errors of bad
  * requests, and release when the last reference goes.
@@ -20,8 +20,8 @@
 #include "kselftest.h"
 #include "dma_heap_util.h"
 
-#define HEAP		"/dev/dma_heap/rust_sample_system"
-#define EXPORTER	"rust_sample_system"
+#define HEAP		"/dev/dma_heap/rust_test_system"
+#define EXPORTER	"rust_test_system"
 #define BUFINFO		"/sys/kernel/debug/dma_buf/bufinfo"
 
 /* Whether bufinfo lists a buffer of @size bytes, inode @ino, by EXPORTER. */

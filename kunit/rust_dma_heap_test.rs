@@ -1,14 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! A sample dma-buf heap of system memory, built on `kernel::dma_heap` and `kernel::dma_buf`.
+//! A test heap of the Rust dma-buf and dma-heap abstractions: system memory behind
+//! `/dev/dma_heap/rust_test_system`.
 //!
-//! Test only. It publishes `/dev/dma_heap/rust_sample_system`, so that the stock kselftest and
-//! real importers (vgem) exercise the abstractions through the real uAPI: export, attach, vmap,
-//! mmap and release. It is a CPU-only heap: it keeps the default `map_dma_buf`, which refuses
-//! to map buffers for DMA.
+//! It exists so that the stock kselftest, the `rust_test_heap` selftest and real importers
+//! (vgem) exercise `kernel::dma_heap` and `kernel::dma_buf` through the real uAPI: export,
+//! attach, vmap, mmap and release; its KUnit suite covers attaching and detaching a backend. It
+//! is a CPU-only heap: it keeps the default `map_dma_buf`, which refuses to map buffers for DMA.
 //!
 //! Lock order: `mmap_lock` (in `mmap`) or the buffer's `dma_resv` (in `vmap`), then
-//! `SampleBuffer::mem`.
+//! `TestBuffer::mem`.
 
 use kernel::{
     dma_buf::{
@@ -16,9 +17,9 @@ use kernel::{
         Exported,
         Exporter,
         FdFlags,
-        IoSysMap,
         Locked,
-        NoSgTable, //
+        NoSgTable,
+        VmapAddr, //
     },
     dma_heap::{
         Backend,
@@ -40,27 +41,27 @@ use kernel::{
 };
 
 module! {
-    type: SampleHeapModule,
-    name: "rust_dma_heap_sample",
+    type: TestHeapModule,
+    name: "rust_dma_heap_test",
     authors: ["devmem-heap"],
-    description: "Sample dma-buf heap of system memory (test only)",
+    description: "Test heap of the Rust dma-buf and dma-heap abstractions",
     license: "GPL",
     imports_ns: ["DMA_BUF", "DMA_BUF_HEAP"],
 }
 
-const HEAP_NAME: &CStr = c"rust_sample_system";
+const HEAP_NAME: &CStr = c"rust_test_system";
 
 /// One buffer: zero-filled vmalloc memory.
 #[pin_data]
-struct SampleBuffer {
+struct TestBuffer {
     /// The lock serialises page walks, which need `&mut`; the memory itself never moves.
     #[pin]
     mem: Mutex<VVec<u8>>,
 }
 
 #[vtable]
-impl Exporter for SampleBuffer {
-    type SgTable = NoSgTable;
+impl Exporter for TestBuffer {
+    type SgTable<'a> = NoSgTable;
 
     fn mmap(buf: &Exported<Self>, vma: &VmaNew) -> Result {
         // The core has checked that the range fits in the buffer.
@@ -75,20 +76,20 @@ impl Exporter for SampleBuffer {
         Ok(())
     }
 
-    fn vmap(buf: &Locked<'_, Self>) -> Result<IoSysMap> {
+    fn vmap(buf: &Locked<'_, Self>) -> Result<VmapAddr> {
         let vaddr = buf.data().mem.lock().as_ptr().cast_mut().cast();
         // SAFETY: `mem` maps the whole buffer and stays, unmoved, until the buffer is released,
         // which cannot happen before the importer's `vunmap`.
-        Ok(unsafe { IoSysMap::from_vaddr(vaddr) })
+        Ok(unsafe { VmapAddr::from_vaddr(vaddr) })
     }
 
-    fn vunmap(_buf: &Locked<'_, Self>, _map: IoSysMap) {}
+    fn vunmap(_buf: &Locked<'_, Self>, _map: VmapAddr) {}
 }
 
-/// Allocates [`SampleBuffer`]s.
-struct SampleBackend;
+/// Allocates [`TestBuffer`]s.
+struct SystemBackend;
 
-impl Backend for SampleBackend {
+impl Backend for SystemBackend {
     fn allocate(
         &self,
         len: usize,
@@ -98,7 +99,7 @@ impl Backend for SampleBackend {
         // Every buffer handed out is zero-filled.
         let mem = VVec::from_elem(0u8, len, GFP_KERNEL)?;
         let buf = Exported::new(
-            try_pin_init!(SampleBuffer {
+            try_pin_init!(TestBuffer {
                 mem <- new_mutex!(mem),
             }),
             len,
@@ -109,18 +110,18 @@ impl Backend for SampleBackend {
     }
 }
 
-struct SampleHeapModule;
+struct TestHeapModule;
 
-impl kernel::Module for SampleHeapModule {
+impl kernel::Module for TestHeapModule {
     fn init(module: &'static ThisModule) -> Result<Self> {
-        let heap = Heap::<SampleBackend>::register(HEAP_NAME, module)?;
-        heap.attach(Arc::new(SampleBackend, GFP_KERNEL)?)?;
+        let heap = Heap::<SystemBackend>::register(HEAP_NAME, module)?;
+        heap.attach(Arc::new(SystemBackend, GFP_KERNEL)?)?;
         Ok(Self)
     }
 }
 
 #[cfg(CONFIG_KUNIT)]
-#[kunit_tests(rust_dma_heap_sample)]
+#[kunit_tests(rust_dma_heap_test)]
 mod tests {
     use super::*;
 
@@ -130,14 +131,14 @@ mod tests {
         // The node stays for good, with the backend attached at the end, so that the kselftest
         // exercises it like any other heap.
         let module = kernel::module::this_module::<LocalModule>();
-        let heap = Heap::<SampleBackend>::register(c"rust_sample_kunit", module)?;
+        let heap = Heap::<SystemBackend>::register(c"rust_test_kunit", module)?;
         let page = || heap.allocate(PAGE_SIZE, FdFlags::RDWR, HeapFlags::NONE);
 
         // A new heap has no backend.
         assert!(!heap.is_attached());
         assert_eq!(page().err(), Some(ENODEV));
 
-        let backend = Arc::new(SampleBackend, GFP_KERNEL)?;
+        let backend = Arc::new(SystemBackend, GFP_KERNEL)?;
         heap.attach(backend.clone())?;
         assert_eq!(heap.attach(backend.clone()), Err(EBUSY));
 
