@@ -4,34 +4,31 @@
 //!
 //! C header: [`include/linux/io.h`](srctree/include/linux/io.h)
 //!
-//! An exporter of device memory (a PCI BAR, a carve-out) keeps one kernel mapping of the whole
-//! range, with the CPU caching its buffers are mapped with everywhere: it clears and copies
-//! through it with the I/O accessors, hands sub-ranges of it to importers as I/O memory
-//! [`VmapAddr`]s, stitches scattered ranges into one kernel mapping with [`IoMemory::vmap`], and
-//! gives the page frames of its ranges to user mappings.
+//! An exporter of a range of device memory (a carve-out) keeps one kernel mapping of the whole
+//! range, [`IoMemory`], with the CPU caching its buffers are mapped with everywhere: it clears and
+//! copies through it with the I/O accessors, hands sub-ranges of it to importers as I/O memory
+//! [`VmapAddr`]s, and gives the page frames of its ranges to user mappings. [`IoVmap`] maps
+//! ranges of device memory, scattered or not, into one kernel mapping of their own, which
+//! outlives any other mapping of the memory (a PCI BAR's is device-managed).
 
 use super::VmapAddr;
 use crate::{
     bindings,
-    device::Bound,
     io::{
-        resource::{
-            Flags,
-            Resource, //
-        },
         Io,
         IoBackend,
         IoSysMap,
         IoSysMapBackend,
-        PhysAddr, //
+        Mmio,
+        MmioRaw,
+        PhysAddr,
+        Region, //
     },
     page::{
         PAGE_SHIFT,
         PAGE_SIZE, //
     },
-    pci,
-    prelude::*,
-    sync::aref::ARef, //
+    prelude::*, //
 };
 use core::ptr::NonNull;
 
@@ -45,51 +42,34 @@ pub enum Caching {
     Uncached,
 }
 
-/// Returns `bar` as the C index of a standard memory BAR of `pdev`.
-///
-/// Returns [`EINVAL`] if `bar` is not one of the `PCI_STD_NUM_BARS` standard BARs (the ROM,
-/// SR-IOV and bridge window resources follow them in the device's resource array, and the C
-/// p2pdma code has room for standard BARs only), or if it is not memory (I/O ports, or not
-/// implemented). Nothing else is called before this check.
-pub(crate) fn std_memory_bar(pdev: &pci::Device<Bound>, bar: u32) -> Result<c_int> {
-    if bar >= bindings::PCI_STD_NUM_BARS {
-        return Err(EINVAL);
-    }
-    let index = usize::try_from(bar).map_err(|_| EINVAL)?;
-    // SAFETY: `pdev` is a valid device, and `index` is below `PCI_STD_NUM_BARS`, hence within
-    // its `resource` array, whose flags are set at enumeration and read-only afterwards.
-    let res = unsafe { Resource::from_raw(&raw mut (*pdev.as_raw()).resource[index]) };
-    if !res.flags().contains(Flags::IORESOURCE_MEM) {
-        return Err(EINVAL);
-    }
-    c_int::try_from(bar).map_err(|_| EINVAL)
-}
-
 /// A kernel mapping of a range of device memory.
 ///
 /// # Invariants
 ///
 /// `addr` is the `ioremap_wc()` or `ioremap()` mapping (as `caching` says) of the `size` bytes
-/// of device memory at `phys`, both page aligned; it is unmapped on drop. If `bar` is set, the
-/// memory is that BAR of that device, requested with `pci_request_region()` and released on
-/// drop.
+/// of device memory at `phys`, both page aligned; it is unmapped on drop.
+///
+/// A PCI BAR is better mapped with [`pci::Device::iomap_region_wc`], which also requests it.
 ///
 /// # Examples
 ///
-/// Mapping the memory BAR of a PCI device (needs the hardware):
+/// Mapping a carve-out of device memory (needs the hardware):
 ///
 /// ```no_run
 /// use kernel::{
-///     device::Bound,
 ///     dma_buf::iomem::{
 ///         Caching,
 ///         IoMemory, //
 ///     },
-///     pci, //
+///     io::PhysAddr, //
 /// };
 ///
-/// fn clear_bar(pdev: &pci::Device<Bound>) -> Result {
-///     let mem = IoMemory::map_pci_bar(pdev, 2, c"my-vram", Caching::WriteCombined)?;
+/// /// # Safety
+/// ///
+/// /// `phys` must be 1 MiB of device memory the caller owns.
+/// unsafe fn clear_carveout(phys: PhysAddr) -> Result {
+///     // SAFETY: The caller's promise.
+///     let mem = unsafe { IoMemory::map(phys, 1 << 20, Caching::WriteCombined)? };
 ///     mem.fill(0, mem.size(), 0)?;
 ///     let mut head = [0xffu8; 16];
 ///     mem.read(0, &mut head)?;
@@ -104,7 +84,6 @@ pub struct IoMemory {
     phys: PhysAddr,
     size: usize,
     caching: Caching,
-    bar: Option<(ARef<pci::Device>, c_int)>,
 }
 
 // SAFETY: The mapping is a plain range of I/O memory; any thread may access or unmap it.
@@ -144,46 +123,7 @@ impl IoMemory {
             phys,
             size,
             caching,
-            bar: None,
         })
-    }
-
-    /// Requests memory BAR `bar` of `pdev` for the owner `name` and maps all of it with
-    /// `caching`. The BAR stays requested until the mapping is dropped: nobody else can claim
-    /// it, also not the same driver after the device is unbound and bound again, for as long as
-    /// anything still uses this mapping.
-    ///
-    /// Returns [`EINVAL`] if `bar` is not a standard BAR (index 6 and up: ROM, SR-IOV, bridge
-    /// windows) or not a memory BAR, is empty, or is not page aligned, and [`EBUSY`] if it is
-    /// requested already.
-    pub fn map_pci_bar(
-        pdev: &pci::Device<Bound>,
-        bar: u32,
-        name: &'static CStr,
-        caching: Caching,
-    ) -> Result<Self> {
-        let num = std_memory_bar(pdev, bar)?;
-        let start = pdev.resource_start(bar)?;
-        let len = usize::try_from(pdev.resource_len(bar)?).map_err(|_| EINVAL)?;
-        // SAFETY: `pdev` is a valid, bound device; `name` lives forever.
-        let ret = unsafe { bindings::pci_request_region(pdev.as_raw(), num, name.as_char_ptr()) };
-        if ret != 0 {
-            return Err(EBUSY);
-        }
-        // SAFETY: A memory BAR of a bound PCI device is that device's memory, and it is
-        // requested for the caller until the mapping is dropped.
-        match unsafe { Self::map(start, len, caching) } {
-            Ok(mut mem) => {
-                // INVARIANT: The BAR was requested above and is released on drop.
-                mem.bar = Some((pdev.into(), num));
-                Ok(mem)
-            }
-            Err(e) => {
-                // SAFETY: Requested above and not used.
-                unsafe { bindings::pci_release_region(pdev.as_raw(), num) };
-                Err(e)
-            }
-        }
     }
 
     /// Returns the physical address of the range.
@@ -213,10 +153,11 @@ impl IoMemory {
 
     /// Sets `len` bytes at `offset` to `byte`. Returns [`EINVAL`] if the range is out of bounds.
     pub fn fill(&self, offset: usize, len: usize, byte: u8) -> Result {
-        let ptr = IoSysMapBackend::as_ptr(self.range(offset, len)?);
-        // SAFETY: `ptr` is `len` bytes of mapped I/O memory, checked by `range`.
-        unsafe { bindings::memset_io(ptr.cast(), c_int::from(byte), len) };
-        Ok(())
+        let raw = MmioRaw::new_region(self.addr.as_ptr().addr(), self.size)?;
+        // SAFETY: `addr` maps `size` bytes of I/O memory for as long as `self` lives, which the
+        // view cannot outlive.
+        let mmio: Mmio<'_, Region> = unsafe { Mmio::from_raw(raw) };
+        mmio.try_fill(offset, len, byte)
     }
 
     /// Copies `data` to `offset`. Returns [`EINVAL`] if the range is out of bounds.
@@ -260,13 +201,58 @@ impl IoMemory {
     /// aligned, and [`ENOMEM`] if the mapping fails.
     #[cfg(CONFIG_VMAP_PFN)]
     pub fn vmap(&self, ranges: &[(usize, usize)]) -> Result<IoVmap> {
-        let mut pfns = KVec::new();
+        let mut phys = KVec::with_capacity(ranges.len(), GFP_KERNEL)?;
         for &(offset, len) in ranges {
             self.range(offset, len)?;
-            if offset % PAGE_SIZE != 0 || len % PAGE_SIZE != 0 || len == 0 {
+            // CAST: `offset` is inside the range, whose end fits a physical address.
+            phys.push((self.phys + offset as PhysAddr, len), GFP_KERNEL)?;
+        }
+        // SAFETY: The ranges are inside this device memory, which the caller of `map` owns.
+        unsafe { IoVmap::new(&phys, self.caching) }
+    }
+}
+
+impl Drop for IoMemory {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariants `addr` is a mapping made by `ioremap*()`, unmapped once.
+        unsafe { bindings::iounmap(self.addr.as_ptr()) };
+    }
+}
+
+/// A kernel mapping of ranges of device memory, one after the other, made with `vmap_pfn()`.
+///
+/// It is independent of any other mapping of the memory (such as an [`IoMemory`] or a PCI
+/// BAR's), so it can outlive them; the same rule holds for it: the memory must stay the
+/// device's while the mapping is used.
+///
+/// # Invariants
+///
+/// `addr` is a `vmap_pfn()` mapping of pages of device memory, unmapped on drop.
+#[cfg(CONFIG_VMAP_PFN)]
+pub struct IoVmap {
+    addr: NonNull<c_void>,
+}
+
+#[cfg(CONFIG_VMAP_PFN)]
+impl IoVmap {
+    /// Maps the physical ranges `ranges` (address, length) of device memory one after the
+    /// other into one kernel mapping, with `caching`.
+    ///
+    /// Returns [`EINVAL`] for an empty list or a range that is empty or not page aligned, and
+    /// [`ENOMEM`] if the mapping fails.
+    ///
+    /// # Safety
+    ///
+    /// The ranges must be device memory (never system RAM, which has `struct page`s) that the
+    /// caller's device owns, and stay that device's memory while the mapping is used.
+    pub unsafe fn new(ranges: &[(PhysAddr, usize)], caching: Caching) -> Result<Self> {
+        let mut pfns = KVec::new();
+        for &(addr, len) in ranges {
+            // CAST: A page size fits a physical address.
+            if addr % PAGE_SIZE as PhysAddr != 0 || len % PAGE_SIZE != 0 || len == 0 {
                 return Err(EINVAL);
             }
-            let first = self.pfn(offset)?;
+            let first = usize::try_from(addr >> PAGE_SHIFT).map_err(|_| EINVAL)?;
             for i in 0..len / PAGE_SIZE {
                 pfns.push(first + i, GFP_KERNEL)?;
             }
@@ -277,45 +263,26 @@ impl IoMemory {
         let count = u32::try_from(pfns.len()).map_err(|_| EINVAL)?;
         // SAFETY: Trivial C functions returning a protection value.
         let prot = unsafe {
-            match self.caching {
+            match caching {
                 Caching::WriteCombined => bindings::pgprot_kernel_writecombine(),
                 Caching::Uncached => bindings::pgprot_kernel_noncached(),
             }
         };
         // CAST: `usize` is `unsigned long` in the kernel.
         let pfns_ptr = pfns.as_mut_ptr().cast::<c_ulong>();
-        // SAFETY: `pfns` holds `count` page frames of this device memory, which has no
-        // `struct page`, as `vmap_pfn()` requires.
+        // SAFETY: `pfns` holds `count` page frames of device memory, which has no `struct
+        // page`, as `vmap_pfn()` requires, by the safety requirements.
         let ptr = unsafe { bindings::vmap_pfn(pfns_ptr, count, prot) };
-        // INVARIANT: `ptr` maps `count` pages of `self`'s memory until dropped.
+        // INVARIANT: `ptr` maps `count` pages of device memory until dropped.
         Ok(IoVmap {
             addr: NonNull::new(ptr).ok_or(ENOMEM)?,
         })
     }
-}
 
-impl Drop for IoMemory {
-    fn drop(&mut self) {
-        // SAFETY: By the type invariants `addr` is a mapping made by `ioremap*()`, unmapped once.
-        unsafe { bindings::iounmap(self.addr.as_ptr()) };
-        if let Some((pdev, num)) = &self.bar {
-            // SAFETY: By the type invariants the BAR was requested for this mapping; the
-            // reference keeps the device alive.
-            unsafe { bindings::pci_release_region(pdev.as_raw(), *num) };
-        }
+    /// Returns the address of the mapping, in I/O memory.
+    pub fn addr(&self) -> *mut c_void {
+        self.addr.as_ptr()
     }
-}
-
-/// A kernel mapping of scattered ranges of an [`IoMemory`], made by [`IoMemory::vmap`].
-///
-/// # Invariants
-///
-/// `addr` is a `vmap_pfn()` mapping of pages of device memory, unmapped on drop. It does not
-/// depend on the [`IoMemory`] it came from, but the same rule holds for it: the memory must stay
-/// the device's while the mapping is used.
-#[cfg(CONFIG_VMAP_PFN)]
-pub struct IoVmap {
-    addr: NonNull<c_void>,
 }
 
 // SAFETY: The mapping is a plain range of I/O memory; any thread may use or unmap it.
@@ -324,14 +291,6 @@ unsafe impl Send for IoVmap {}
 // SAFETY: `IoVmap` has no methods that mutate through a shared reference.
 #[cfg(CONFIG_VMAP_PFN)]
 unsafe impl Sync for IoVmap {}
-
-#[cfg(CONFIG_VMAP_PFN)]
-impl IoVmap {
-    /// Returns the address of the mapping, in I/O memory.
-    pub fn addr(&self) -> *mut c_void {
-        self.addr.as_ptr()
-    }
-}
 
 #[cfg(CONFIG_VMAP_PFN)]
 impl Drop for IoVmap {

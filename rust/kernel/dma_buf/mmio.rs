@@ -10,7 +10,6 @@
 //! importer can reach the BAR at all is [`P2pProvider::map_type`]'s answer.
 
 use super::{
-    iomem::std_memory_bar,
     Attachment,
     Exporter,
     Locked,
@@ -157,7 +156,8 @@ impl P2pProvider {
     /// windows) or not a memory BAR, checked before any call into p2pdma, and the errors of
     /// `pcim_p2pdma_init()`.
     pub fn new(dev: &pci::Device<Bound>, bar: u32) -> Result<Self> {
-        let bar = std_memory_bar(dev, bar)?;
+        dev.check_memory_bar(bar)?;
+        let bar = c_int::try_from(bar)?;
         // SAFETY: `dev` is a bound PCI device.
         to_result(unsafe { bindings::pcim_p2pdma_init(dev.as_raw()) })?;
         // SAFETY: `dev` is a bound PCI device with p2pdma set up.
