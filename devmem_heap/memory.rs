@@ -4,11 +4,13 @@
 //!
 //! A region does not care how its memory is mapped: it needs to clear ranges of it, to know
 //! where it is physically (for user mappings, kernel mappings and peer-to-peer tables), and to
-//! map ranges of it into the kernel for importers. [`DeviceMemory`] is that contract. Device
-//! memory mapped by the kernel crate's [`IoMemory`] is the only implementation in the
-//! framework; the KUnit suite brings its own, of system memory.
+//! map ranges of it into the kernel for importers. [`DeviceMemory`] is that contract. The
+//! framework implements it for a PCI memory BAR ([`BarMemory`]) and for a range of device
+//! memory mapped by the kernel crate's [`IoMemory`]; the KUnit suite brings its own, of system
+//! memory.
 
 use kernel::{
+    device::Bound,
     dma_buf::{
         iomem::{
             IoMemory,
@@ -16,7 +18,12 @@ use kernel::{
         },
         VmapAddr, //
     },
-    io::PhysAddr,
+    io::{
+        IoBase,
+        PhysAddr, //
+    },
+    page::PAGE_SIZE,
+    pci,
     prelude::*, //
 };
 
@@ -80,6 +87,87 @@ impl DeviceMemory for IoMemory {
         let stitched = IoMemory::vmap(self, ranges)?;
         // SAFETY: The stitched mapping covers the whole buffer; the caller keeps it with the
         // address.
+        let addr = unsafe { VmapAddr::from_vaddr_iomem(stitched.addr()) };
+        Ok(KernelMapping {
+            addr,
+            stitched: Some(stitched),
+        })
+    }
+}
+
+/// A memory BAR of a PCI device, requested and mapped for a region.
+///
+/// The request and the mapping are device-managed: when the device is unbound (after the
+/// region's withdrawal, which devres runs first) they are released, so the device can be bound
+/// again while buffers of the withdrawn region still live. Kernel mappings handed to importers
+/// are therefore mappings of their own ([`IoVmap`]), never part of the BAR's.
+///
+/// # Invariants
+///
+/// `bar` maps the whole BAR, `size` bytes of device memory at `phys`, both page aligned.
+pub(crate) struct BarMemory {
+    bar: pci::DevresBar,
+    phys: PhysAddr,
+    size: usize,
+    caching: Caching,
+}
+
+impl BarMemory {
+    /// Requests memory BAR `bar` of `pdev` and maps it with `caching`.
+    ///
+    /// Returns [`EINVAL`] if `bar` is not a standard memory BAR or is not page aligned,
+    /// [`EBUSY`] if it is requested already, and [`ENOMEM`] if it is empty or cannot be mapped.
+    pub(crate) fn new(pdev: &pci::Device<Bound>, bar: u32, caching: Caching) -> Result<Self> {
+        pdev.check_memory_bar(bar)?;
+        let phys = pdev.resource_start(bar)?;
+        let size = usize::try_from(pdev.resource_len(bar)?)?;
+        // CAST: The page size fits a physical address.
+        if phys % PAGE_SIZE as PhysAddr != 0 || size % PAGE_SIZE != 0 {
+            return Err(EINVAL);
+        }
+        let mapped = match caching {
+            Caching::WriteCombined => pdev.iomap_region_wc(bar, c"devmem-heap")?,
+            Caching::Uncached => pdev.iomap_region(bar, c"devmem-heap")?,
+        };
+        // INVARIANT: `mapped` is the whole BAR, checked to be page aligned above.
+        Ok(Self {
+            bar: mapped.into_devres()?,
+            phys,
+            size,
+            caching,
+        })
+    }
+}
+
+impl DeviceMemory for BarMemory {
+    fn size(&self) -> usize {
+        self.size
+    }
+
+    fn phys(&self) -> Option<PhysAddr> {
+        Some(self.phys)
+    }
+
+    fn fill(&self, offset: usize, len: usize, byte: u8) -> Result {
+        // The region is entered, so its device is bound and the mapping not revoked.
+        let bar = self.bar.try_access().ok_or(ENODEV)?;
+        (&*bar).as_view().try_fill(offset, len, byte)
+    }
+
+    unsafe fn vmap(&self, ranges: &[(usize, usize)], _size: usize) -> Result<KernelMapping> {
+        let mut phys = KVec::with_capacity(ranges.len(), GFP_KERNEL)?;
+        for &(offset, len) in ranges {
+            match offset.checked_add(len) {
+                Some(end) if end <= self.size => {}
+                _ => return Err(EINVAL),
+            }
+            // CAST: An offset inside the BAR fits a physical address.
+            phys.push((self.phys + offset as PhysAddr, len), GFP_KERNEL)?;
+        }
+        // SAFETY: The ranges are inside the BAR, device memory of the region's device; the
+        // region keeps `self` until the caller drops the mapping.
+        let stitched = unsafe { IoVmap::new(&phys, self.caching)? };
+        // SAFETY: The mapping covers the whole buffer; the caller keeps it with the address.
         let addr = unsafe { VmapAddr::from_vaddr_iomem(stitched.addr()) };
         Ok(KernelMapping {
             addr,

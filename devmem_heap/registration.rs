@@ -8,7 +8,10 @@
 //! binding with devres. [`Region::unregister`] withdraws it earlier.
 
 use crate::{
-    memory::DeviceMemory,
+    memory::{
+        BarMemory,
+        DeviceMemory, //
+    },
     p2p::Peer,
     region::{
         Region,
@@ -44,8 +47,8 @@ impl Drop for Unregister {
 impl Region {
     /// Registers memory BAR `bar` of `pdev` as a region and publishes its heaps.
     ///
-    /// The region is withdrawn when `pdev` is unbound; the returned reference is the driver's
-    /// handle for in-kernel allocation.
+    /// The region is withdrawn when `pdev` is unbound, and the BAR released right after; the
+    /// returned reference is the driver's handle for in-kernel allocation.
     ///
     /// Returns [`EINVAL`] for an invalid name or chunk size, or a BAR that is not a standard
     /// memory BAR, [`EEXIST`] if the name is in use, [`EBUSY`] if the BAR is claimed, and the
@@ -55,7 +58,7 @@ impl Region {
         bar: u32,
         config: RegionConfig<'_>,
     ) -> Result<Arc<Self>> {
-        let memory = IoMemory::map_pci_bar(pdev, bar, c"devmem-heap", config.caching)?;
+        let memory = BarMemory::new(pdev, bar, config.caching)?;
         let peer = Peer::new(pdev, bar);
         register(
             pdev.as_ref(),
