@@ -202,20 +202,20 @@ fn back_nodes(entry: &mut Entry, region: &Arc<Region>) -> Result {
     let names = entry.names;
     let scattered = heap_in(&mut entry.scattered, names.scattered)?;
     let contiguous = heap_in(&mut entry.contiguous, names.contiguous)?;
-    scattered.attach(Arc::new(
+    scattered.set_backend(Arc::new(
         HeapBackend::new(region.clone(), Placement::Scattered),
         GFP_KERNEL,
     )?)?;
-    let attached = Arc::new(
+    let contiguous_set = Arc::new(
         HeapBackend::new(region.clone(), Placement::Contiguous),
         GFP_KERNEL,
     )
     .map_err(Error::from)
-    .and_then(|backend| contiguous.attach(backend));
-    if attached.is_err() {
-        scattered.detach();
+    .and_then(|backend| contiguous.set_backend(backend));
+    if contiguous_set.is_err() {
+        scattered.take_backend();
     }
-    attached
+    contiguous_set
 }
 
 /// Takes `region` out of the registry: its heaps stay, with no backend, and its debugfs
@@ -234,7 +234,7 @@ pub(crate) fn withdraw(region: &Region) {
         return;
     }
     for heap in [entry.scattered, entry.contiguous].into_iter().flatten() {
-        heap.detach();
+        heap.take_backend();
     }
     let scope = entry.debugfs.take();
     let region = entry.region.take();

@@ -5,7 +5,7 @@
 //!
 //! It exists so that the stock kselftest, the `rust_test_heap` selftest and real importers
 //! (vgem) exercise `kernel::dma_heap` and `kernel::dma_buf` through the real uAPI: export,
-//! attach, vmap, mmap and release; its KUnit suite covers attaching and detaching a backend. It
+//! attach, vmap, mmap and release; its KUnit suite covers setting and taking away a backend. It
 //! is a CPU-only heap: it keeps the default `map_dma_buf`, which refuses to map buffers for DMA.
 //!
 //! Lock order: `mmap_lock` (in `mmap`) or the buffer's `dma_resv` (in `vmap`), then
@@ -115,7 +115,7 @@ struct TestHeapModule;
 impl kernel::Module for TestHeapModule {
     fn init(module: &'static ThisModule) -> Result<Self> {
         let heap = Heap::<SystemBackend>::register(HEAP_NAME, module)?;
-        heap.attach(Arc::new(SystemBackend, GFP_KERNEL)?)?;
+        heap.set_backend(Arc::new(SystemBackend, GFP_KERNEL)?)?;
         Ok(Self)
     }
 }
@@ -125,22 +125,22 @@ impl kernel::Module for TestHeapModule {
 mod tests {
     use super::*;
 
-    /// Attach and detach a backend; allocation is refused while detached.
+    /// Set and take away a backend; allocation is refused while the heap has none.
     #[test]
-    fn heap_backend_attach_detach() -> Result {
-        // The node stays for good, with the backend attached at the end, so that the kselftest
+    fn heap_backend_set_and_take() -> Result {
+        // The node stays for good, with the backend set at the end, so that the kselftest
         // exercises it like any other heap.
         let module = kernel::module::this_module::<LocalModule>();
         let heap = Heap::<SystemBackend>::register(c"rust_test_kunit", module)?;
         let page = || heap.allocate(PAGE_SIZE, FdFlags::RDWR, HeapFlags::NONE);
 
         // A new heap has no backend.
-        assert!(!heap.is_attached());
+        assert!(!heap.has_backend());
         assert_eq!(page().err(), Some(ENODEV));
 
         let backend = Arc::new(SystemBackend, GFP_KERNEL)?;
-        heap.attach(backend.clone())?;
-        assert_eq!(heap.attach(backend.clone()), Err(EBUSY));
+        heap.set_backend(backend.clone())?;
+        assert_eq!(heap.set_backend(backend.clone()), Err(EBUSY));
 
         // Lengths are rounded up to pages; zero is refused.
         let buf = heap.allocate(PAGE_SIZE + 1, FdFlags::RDWR, HeapFlags::NONE)?;
@@ -164,13 +164,13 @@ mod tests {
         }
 
         // Detached: refused, while the buffer from before lives on.
-        assert!(heap.detach().is_some());
-        assert!(heap.detach().is_none());
+        assert!(heap.take_backend().is_some());
+        assert!(heap.take_backend().is_none());
         assert_eq!(page().err(), Some(ENODEV));
         assert_eq!(buf.vmap()?.read(100, &mut [0u8; 1]), Ok(()));
 
         // Attaching again brings the same node back.
-        heap.attach(backend)?;
+        heap.set_backend(backend)?;
         assert_eq!(page()?.size(), PAGE_SIZE);
         Ok(())
     }

@@ -6,9 +6,9 @@
 //!
 //! The core has no `dma_heap_remove()`: once added, a heap's device node exists until the
 //! system shuts down. A [`Heap`] is therefore leaked by construction (its registration returns
-//! a `&'static Heap`), and the memory behind it is a separate [`Backend`] that a driver attaches
-//! while it is bound and detaches when it goes away, as `drivers/tee/tee_heap.c` does. While no
-//! backend is attached, allocation fails with [`ENODEV`]; attaching one again brings the same
+//! a `&'static Heap`), and the memory behind it is a separate [`Backend`] that a driver sets
+//! while it is bound and takes away when it goes away, as `drivers/tee/tee_heap.c` does. While
+//! the heap has no backend, allocation fails with [`ENODEV`]; setting one again brings the same
 //! node back.
 //!
 //! # Examples
@@ -62,7 +62,7 @@
 //! # #[allow(dead_code)]
 //! fn publish(module: &'static ThisModule) -> Result<&'static Heap<SystemBackend>> {
 //!     let heap = Heap::register(c"doctest_system", module)?;
-//!     heap.attach(Arc::new(SystemBackend, GFP_KERNEL)?)?;
+//!     heap.set_backend(Arc::new(SystemBackend, GFP_KERNEL)?)?;
 //!     Ok(heap)
 //! }
 //!
@@ -150,9 +150,9 @@ pub trait Backend: Send + Sync + 'static {
 ///
 /// # Synchronization
 ///
-/// The backend slot is a mutex, held only to attach, detach or take a reference: an allocation
+/// The backend slot is a mutex, held only to set, take or reference the backend: an allocation
 /// runs on its own reference to the backend, without the lock, so it may sleep and may race
-/// with a detach, which then returns before that allocation ends.
+/// with [`Heap::take_backend`], which then returns before that allocation ends.
 ///
 /// # Invariants
 ///
@@ -166,7 +166,7 @@ pub struct Heap<T: Backend> {
 }
 
 impl<T: Backend> Heap<T> {
-    /// Adds the heap `/dev/dma_heap/<name>`, with no backend attached.
+    /// Adds the heap `/dev/dma_heap/<name>`, with no backend.
     ///
     /// The heap is never removed, so it is leaked, and so is a reference to `module`, which
     /// holds the heap's code: a module that registers a heap can no longer be unloaded.
@@ -206,8 +206,8 @@ impl<T: Backend> Heap<T> {
 
     /// Attaches `backend`: allocations go to it from now on.
     ///
-    /// Returns [`EBUSY`] if a backend is attached already.
-    pub fn attach(&self, backend: Arc<T>) -> Result {
+    /// Returns [`EBUSY`] if the heap has a backend already.
+    pub fn set_backend(&self, backend: Arc<T>) -> Result {
         let mut slot = self.backend.lock();
         if slot.is_some() {
             return Err(EBUSY);
@@ -220,18 +220,18 @@ impl<T: Backend> Heap<T> {
     ///
     /// An allocation that has already started holds its own reference to the backend and
     /// completes; buffers allocated before stay valid as long as their backend keeps them so.
-    pub fn detach(&self) -> Option<Arc<T>> {
+    pub fn take_backend(&self) -> Option<Arc<T>> {
         self.backend.lock().take()
     }
 
-    /// Returns whether a backend is attached.
-    pub fn is_attached(&self) -> bool {
+    /// Returns whether the heap has a backend.
+    pub fn has_backend(&self) -> bool {
         self.backend.lock().is_some()
     }
 
     /// Allocates a buffer from the heap, as `DMA_HEAP_IOCTL_ALLOC` does but from the kernel.
     ///
-    /// Returns [`EINVAL`] for a zero length, [`ENODEV`] if no backend is attached, and the
+    /// Returns [`EINVAL`] for a zero length, [`ENODEV`] if the heap has no backend, and the
     /// backend's errors.
     pub fn allocate(
         &self,
