@@ -37,10 +37,18 @@ use kernel::{
         VmapAddr, //
     },
     faux,
-    io::PhysAddr,
+    io::{
+        io_project,
+        Io,
+        PhysAddr,
+        SysMem, //
+    },
     page::PAGE_SIZE,
     prelude::*,
-    ptr::Alignment,
+    ptr::{
+        projection::OutOfBound,
+        Alignment, //
+    },
     sizes::*,
     sync::{
         aref::ARef,
@@ -85,27 +93,24 @@ impl Backing {
         )?)
     }
 
-    /// Returns a pointer to `len` bytes at `offset`, or [`EINVAL`] if they are out of bounds.
-    fn at(&self, offset: usize, len: usize) -> Result<*mut u8> {
-        match offset.checked_add(len) {
-            Some(end) if end <= self.size => {}
-            _ => return Err(EINVAL),
-        }
-        // SAFETY: `offset` is inside the memory, checked above.
-        Ok(unsafe { self.ptr.as_ptr().add(offset) })
+    /// Returns the `len` bytes at `offset` as a view for the kernel's I/O accessors, or
+    /// [`EINVAL`] if they are out of bounds.
+    fn range(&self, offset: usize, len: usize) -> Result<SysMem<'_, [u8]>> {
+        let bytes = core::ptr::slice_from_raw_parts_mut(self.ptr.as_ptr(), self.size);
+        // SAFETY: `ptr` points to `size` bytes owned by `self`, which the view cannot outlive.
+        let whole = unsafe { SysMem::new(bytes) };
+        let end = offset.checked_add(len).ok_or(EINVAL)?;
+        let project = || -> Result<_, OutOfBound> { Ok(io_project!(whole, [try: offset..end])) };
+        project().map_err(|_| EINVAL)
     }
 
     fn read(&self, offset: usize, out: &mut [u8]) -> Result {
-        let ptr = self.at(offset, out.len())?;
-        // SAFETY: The range is inside the memory, checked by `at`; `out` is a distinct buffer.
-        unsafe { core::ptr::copy_nonoverlapping(ptr, out.as_mut_ptr(), out.len()) };
+        self.range(offset, out.len())?.copy_to_slice(out);
         Ok(())
     }
 
     fn write(&self, offset: usize, data: &[u8]) -> Result {
-        let ptr = self.at(offset, data.len())?;
-        // SAFETY: The range is inside the memory, checked by `at`; `data` is a distinct buffer.
-        unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), ptr, data.len()) };
+        self.range(offset, data.len())?.copy_from_slice(data);
         Ok(())
     }
 }
@@ -124,9 +129,8 @@ impl DeviceMemory for SystemMemory {
     }
 
     fn fill(&self, offset: usize, len: usize, byte: u8) -> Result {
-        let ptr = self.0.at(offset, len)?;
-        // SAFETY: The range is inside the memory, checked by `at`.
-        unsafe { core::ptr::write_bytes(ptr, byte, len) };
+        let range = self.0.range(offset, len)?;
+        range.copy_from_slice(&KVVec::from_elem(byte, len, GFP_KERNEL)?);
         Ok(())
     }
 
@@ -134,7 +138,7 @@ impl DeviceMemory for SystemMemory {
         let [(offset, _)] = ranges else {
             return Err(EOPNOTSUPP);
         };
-        let ptr = self.0.at(*offset, size)?;
+        let ptr = self.0.range(*offset, size)?.as_ptr();
         Ok(KernelMapping {
             // SAFETY: `ptr` maps the buffer in system memory for as long as `self`, which the
             // caller keeps alive while the address is used.
