@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # make check: lint, build what changed, boot the test VM once with the whole test
-# plan, judge it, boot once more with the ivshmem region renamed, then prove
+# plan, judge it, boot twice more with the ivshmem region renamed (once to the
+# name of another heap, which must be refused cleanly), then prove
 # the harness can fail: one boot loads a KUnit case that must fail, another
 # injects a WARN; each must turn its run red.
 # Prints the time each phase took. The last line is the merged summary,
@@ -52,6 +53,16 @@ judge names kselftest-names >"$DEVMEM_CACHE/runs/names/summary.txt"
 set -e
 sed -n '/results by source/,$p' "$DEVMEM_CACHE/runs/names/summary.txt"
 read -r p _ f _ s _ < <(tail -n 1 "$DEVMEM_CACHE/runs/names/summary.txt")
+passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+# The name of another heap: EEXIST for that device, no stack dump.
+echo "== region names: devmem_heap.ivshmem_name=system =="
+"$DEVMEM_TOP/scripts/vm.sh" names-taken kunit.enable=0 devmem_heap.ivshmem_name=system \
+	>/dev/null 2>&1 || true
+set +e
+judge names-taken kselftest-names-taken >"$DEVMEM_CACHE/runs/names-taken/summary.txt"
+set -e
+sed -n '/results by source/,$p' "$DEVMEM_CACHE/runs/names-taken/summary.txt"
+read -r p _ f _ s _ < <(tail -n 1 "$DEVMEM_CACHE/runs/names-taken/summary.txt")
 passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
 phase "VM: region names" "$t"
 

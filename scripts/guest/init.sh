@@ -103,6 +103,29 @@ names)
 	} >"$R/kselftest-names.log" 2>&1
 	echo 0 >"$R/kselftest-names.rc"
 	;;
+names-taken)
+	# Booted with devmem_heap.ivshmem_name=system, the name of the system
+	# heap: the first device's region is refused with EEXIST (the host
+	# checks the console for a stack dump), the second one is system1.
+	{
+		echo "TAP version 13"
+		echo "1..4"
+		check() { # check N DESCRIPTION COMMAND...
+			local n=$1 what=$2
+			shift 2
+			if "$@"; then echo "ok $n $what"; else echo "not ok $n $what"; fi
+		}
+		check 1 "no region named system" test ! -e /sys/kernel/debug/devmem_heap/system
+		check 2 "the first ivshmem probe failed with EEXIST" \
+			sh -c 'dmesg | grep -q "probe with driver devmem_ivshmem failed with error -17"'
+		check 3 "the system heap stays, no system-contiguous is made" \
+			test -c /dev/dma_heap/system -a ! -e /dev/dma_heap/system-contiguous
+		check 4 "the second ivshmem device is system1" \
+			test -c /dev/dma_heap/system1 -a -c /dev/dma_heap/system1-contiguous
+		ls -l /dev/dma_heap
+	} >"$R/kselftest-names-taken.log" 2>&1
+	echo 0 >"$R/kselftest-names-taken.rc"
+	;;
 selftest-kunit)
 	# The failing KUnit suite lives in a module, loaded only here.
 	insmod /devmem/modules/devmem_harness_selftest.ko
