@@ -2,11 +2,13 @@
 /*
  * devmem-heap regions of real devices (those with a "bar:" in their debugfs
  * stats) through the real dma-heap uAPI: bad input and its errno, the
- * region left fully free afterwards, mmap semantics, the exporter's name,
- * fragmentation of the contiguous heap, exhaustion, import into vgem with
- * a read-back through an in-kernel importer's vmap of the buffer vgem
- * exports back, CPU access waiting for vgem's fences, unbind and bind of
- * the device, and a multi-process stress run.
+ * region left fully free afterwards, mmap semantics (read-only buffers
+ * included), the exporter's name, fragmentation of the contiguous heap,
+ * exhaustion, import into vgem with a read-back through an in-kernel
+ * importer's vmap of the buffer vgem exports back, CPU access waiting for
+ * vgem's fences, unbind and bind of the device (with a mapped buffer: its
+ * accesses get SIGBUS, the device binds again while it lives), and a
+ * multi-process stress run.
  *
  * With the argument "pattern" it instead writes a random pattern (or the
  * text of a further argument, up to 64 bytes) through mmap at a random
