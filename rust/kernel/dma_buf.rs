@@ -269,6 +269,31 @@ impl DmaBuf {
         unsafe { bindings::unmap_mapping_range((*(*self.as_raw()).file).f_mapping, 0, 0, 1) };
     }
 
+    /// Takes a reference to the buffer at `buf`, unless its file is already being released.
+    ///
+    /// An exporter that keeps a list of its live buffers without holding references (so that
+    /// they can go away) uses it to reach them, for example to revoke their memory: a buffer on
+    /// its way to release is skipped.
+    ///
+    /// # Safety
+    ///
+    /// `buf` must point to a `struct dma_buf` made by `dma_buf_export()` that stays allocated for
+    /// the duration of the call, for example because its exporter's `release` callback, which
+    /// runs before it is freed, removes it from the list under a lock the caller holds. Its file
+    /// may have no reference left.
+    pub unsafe fn try_get(buf: NonNull<Self>) -> Option<ARef<Self>> {
+        // SAFETY: The buffer is allocated by the safety requirements, and its `file` is set at
+        // export and never changes. `get_file_active()` takes a reference only if the file's
+        // count is not zero, dealing with the file's `SLAB_TYPESAFE_BY_RCU` reuse itself.
+        let file = unsafe { bindings::get_file_active(&raw mut (*(*buf.as_ptr()).as_raw()).file) };
+        if file.is_null() {
+            return None;
+        }
+        // SAFETY: A reference on the buffer's file is a reference on the buffer, as
+        // `get_dma_buf()` takes it; it is ours now.
+        Some(unsafe { ARef::from_raw(buf) })
+    }
+
     /// Returns the inode number of the buffer's file, as `fstat()` on a file descriptor of the
     /// buffer and `/sys/kernel/debug/dma_buf/bufinfo` show it.
     pub fn ino(&self) -> u64 {

@@ -204,7 +204,7 @@ impl<T: Backend> Heap<T> {
         &self.name
     }
 
-    /// Attaches `backend`: allocations go to it from now on.
+    /// Sets `backend`: allocations go to it from now on.
     ///
     /// Returns [`EBUSY`] if the heap has a backend already.
     pub fn set_backend(&self, backend: Arc<T>) -> Result {

@@ -49,7 +49,8 @@ pub enum Caching {
 /// `addr` is the `ioremap_wc()` or `ioremap()` mapping (as `caching` says) of the `size` bytes
 /// of device memory at `phys`, both page aligned; it is unmapped on drop.
 ///
-/// A PCI BAR is better mapped with [`pci::Device::iomap_region_wc`], which also requests it.
+/// A PCI BAR is better mapped with [`crate::pci::Device::iomap_region_wc`], which also
+/// requests it.
 ///
 /// # Examples
 ///
@@ -172,13 +173,6 @@ impl IoMemory {
         Ok(())
     }
 
-    /// Returns the page frame number of the page at `offset`.
-    pub fn pfn(&self, offset: usize) -> Result<usize> {
-        self.range(offset, 1)?;
-        let phys = self.phys + offset as PhysAddr;
-        usize::try_from(phys >> PAGE_SHIFT).map_err(|_| EINVAL)
-    }
-
     /// Returns an I/O memory mapping of the `len` bytes at `offset`.
     ///
     /// Returns [`EINVAL`] if the range is out of bounds.
@@ -246,7 +240,12 @@ impl IoVmap {
     /// The ranges must be device memory (never system RAM, which has `struct page`s) that the
     /// caller's device owns, and stay that device's memory while the mapping is used.
     pub unsafe fn new(ranges: &[(PhysAddr, usize)], caching: Caching) -> Result<Self> {
-        let mut pfns = KVec::new();
+        let pages = ranges
+            .iter()
+            .try_fold(0usize, |n, &(_, len)| n.checked_add(len / PAGE_SIZE))
+            .ok_or(EINVAL)?;
+        // Page frame numbers of a large buffer may need more than kmalloc can give at once.
+        let mut pfns = KVVec::with_capacity(pages, GFP_KERNEL)?;
         for &(addr, len) in ranges {
             // CAST: A page size fits a physical address.
             if addr % PAGE_SIZE as PhysAddr != 0 || len % PAGE_SIZE != 0 || len == 0 {
