@@ -53,19 +53,8 @@ impl Allocation {
     /// Returns [`EINVAL`] for a length of zero or larger than the region, [`ENODEV`] if the
     /// region is withdrawn (also while clearing), [`ENOMEM`] if the region cannot hold the
     /// buffer now (for a contiguous buffer: no free range is large enough), and [`EINTR`] if the
-    /// task is killed while clearing. Every error but [`EINVAL`] counts as a failure in the
-    /// region's ledger.
+    /// task is killed while clearing.
     pub(crate) fn new(region: &Arc<Region>, len: usize, placement: Placement) -> Result<Self> {
-        let result = Self::try_new(region, len, placement);
-        if let Err(e) = &result {
-            if *e != EINVAL {
-                region.ledger().failures += 1;
-            }
-        }
-        result
-    }
-
-    fn try_new(region: &Arc<Region>, len: usize, placement: Placement) -> Result<Self> {
         let buddy = region.buddy();
         let chunk = buddy.chunk_size();
         let len = kernel::page::page_align(len).ok_or(EINVAL)?;
@@ -91,7 +80,7 @@ impl Allocation {
         // Every buffer handed out is zero-filled: no byte of a previous owner is ever visible.
         clear(region, &ranges)?;
 
-        let id = region.ledger().enter(len, placement, ranges.clone())?;
+        let id = region.lock_ledger().enter(len, placement, ranges.clone())?;
         // INVARIANT: The blocks were cleared above and are now in the ledger as `id`.
         Ok(Self {
             region: region.clone(),
@@ -133,7 +122,7 @@ impl Allocation {
 impl Drop for Allocation {
     fn drop(&mut self) {
         // The blocks go back to the allocator when `_blocks` drops, right after this.
-        self.region.ledger().leave(self.id);
+        self.region.lock_ledger().leave(self.id);
     }
 }
 
@@ -143,7 +132,11 @@ fn clear(region: &Region, ranges: &Ranges) -> Result {
         let mut done = 0;
         while done < len {
             let step = (len - done).min(CLEAR_STEP);
-            region.enter()?.memory().fill(offset + done, step, 0)?;
+            let guard = region.enter()?;
+            guard
+                .memory()
+                .fill(guard.device(), offset + done, step, 0)?;
+            drop(guard);
             done += step;
             if current!().fatal_signal_pending() {
                 return Err(EINTR);

@@ -50,7 +50,7 @@ use kernel::{
 };
 
 /// The exporter's data of a buffer.
-#[pin_data]
+#[pin_data(PinnedDrop)]
 pub(crate) struct Buffer {
     allocation: Arc<Allocation>,
     /// The kernel mapping of a scattered buffer while it is vmapped.
@@ -64,8 +64,10 @@ impl Region {
     /// heaps call it too.
     ///
     /// Returns [`EINVAL`] for a length of zero or larger than the region, [`ENODEV`] if the
-    /// region is withdrawn, and [`ENOMEM`] if the region cannot hold the buffer now (for a
-    /// contiguous buffer: no free range is large enough).
+    /// region is withdrawn, [`ENOMEM`] if the region cannot hold the buffer now (for a
+    /// contiguous buffer: no free range is large enough), and [`EINTR`] if the task is killed
+    /// while the buffer is cleared. Every error but [`EINVAL`] counts as a failure in the
+    /// region's statistics.
     pub fn allocate(
         self: &Arc<Self>,
         len: usize,
@@ -83,6 +85,21 @@ impl Region {
         placement: Placement,
         flags: FdFlags,
     ) -> Result<ARef<Exported<Buffer>>> {
+        let result = self.export_new(len, placement, flags);
+        if let Err(e) = &result {
+            if *e != EINVAL {
+                self.lock_ledger().failures += 1;
+            }
+        }
+        result
+    }
+
+    fn export_new(
+        self: &Arc<Self>,
+        len: usize,
+        placement: Placement,
+        flags: FdFlags,
+    ) -> Result<ARef<Exported<Buffer>>> {
         let allocation = Arc::new(Allocation::new(self, len, placement)?, GFP_KERNEL)?;
         let (size, id) = (allocation.size(), allocation.id());
         let name = self.heap_names().of(placement);
@@ -95,9 +112,23 @@ impl Region {
             flags,
             name,
         )?;
-        // The buffer's data owns the allocation `id`, as the ledger requires.
-        self.ledger().exported(id, &buf);
+        // SAFETY: The buffer's data owns the allocation `id`, and tells the ledger when it is
+        // dropped.
+        unsafe { self.lock_ledger().exported(id, &buf) };
         Ok(buf)
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for Buffer {
+    fn drop(self: Pin<&mut Self>) {
+        // The `struct dma_buf` is freed right after this, its `release` callback; the blocks
+        // go when the allocation does, which user mappings may still hold.
+        let allocation = &self.allocation;
+        allocation
+            .region()
+            .lock_ledger()
+            .unexported(allocation.id());
     }
 }
 

@@ -44,7 +44,7 @@ fn stats(region: &Region, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     writeln!(f, "used: {}", size - free)?;
     writeln!(f, "free: {free}")?;
     writeln!(f, "largest_free_block: {}", region.largest_free_block())?;
-    let ledger = region.ledger();
+    let ledger = region.lock_ledger();
     writeln!(f, "live_buffers: {}", ledger.buffers().len())?;
     writeln!(f, "allocs: {}", ledger.allocs)?;
     writeln!(f, "frees: {}", ledger.frees)?;
@@ -53,11 +53,11 @@ fn stats(region: &Region, f: &mut fmt::Formatter<'_>) -> fmt::Result {
 }
 
 fn buffers(region: &Region, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    for record in region.ledger().buffers() {
+    for record in region.lock_ledger().buffers() {
         write!(
             f,
             "{} {} {}",
-            record.ino(),
+            record.ino,
             record.size,
             record.placement.as_str()
         )?;

@@ -36,7 +36,8 @@
 //! 4. a buffer's reservation lock, taken by the dma-buf core around `map_dma_buf`, `vmap` and
 //!    their inverses;
 //! 5. a buffer's `vmap` state;
-//! 6. a region's `ledger`; zapping user mappings under it takes the mm's `i_mmap_rwsem`;
+//! 6. a region's `ledger`; withdrawal takes references to live buffers under it, and zaps
+//!    their user mappings (the dma-buf file's `i_mmap_rwsem`) after dropping it;
 //! 7. the GPU buddy allocator's own lock.
 //!
 //! A region's SRCU read-side section (held by a `RegionGuard`) may be held across 4–7.

@@ -26,7 +26,8 @@
  * Context: Process context, from the driver's probe.
  * Return: a reference to the region, to drop with devmem_region_put(), or
  * an ERR_PTR(): -EINVAL for a bad name, range, chunk size or flag, -EEXIST
- * if the name is in use, -ENOMEM.
+ * if the name is in use, -EBUSY while buffers of the name's previous region
+ * live, -ENOMEM.
  */
 struct devmem_region *devmem_region_register(struct device *dev,
 					     phys_addr_t base, u64 size,
@@ -55,8 +56,9 @@ EXPORT_SYMBOL_GPL(devmem_region_register);
  * Context: Process context, from the driver's probe.
  * Return: a reference to the region, to drop with devmem_region_put(), or
  * an ERR_PTR(): -EINVAL for a bad name or flag, or a BAR that is not a
- * standard memory BAR, -EBUSY if the BAR is requested already, -EEXIST if
- * the name is in use, -ENOMEM.
+ * standard memory BAR, -EBUSY if the BAR is requested already or buffers
+ * of the name's previous region still live, -EEXIST if the name is in use,
+ * -ENOMEM.
  */
 struct devmem_region *devmem_region_register_pci(struct pci_dev *pdev,
 						 int bar, const char *name,
@@ -123,7 +125,7 @@ EXPORT_SYMBOL_GPL(devmem_region_unregister);
  * Return: the buffer, to drop with dma_buf_put(), or an ERR_PTR(): -EINVAL
  * for a zero length, a length larger than the region or a bad flag,
  * -ENODEV if the region is withdrawn, -ENOMEM if it cannot hold the
- * buffer now.
+ * buffer now, -EINTR if the task is killed while the buffer is cleared.
  */
 struct dma_buf *devmem_region_alloc(struct devmem_region *region, size_t len,
 				    u32 fd_flags, unsigned int flags)

@@ -4,7 +4,7 @@
 //!
 //! Every allocation is entered here when it is made and leaves when its blocks are freed, so
 //! the region can always reach each of its live buffers: debugfs lists them, and withdrawal
-//! walks them.
+//! takes a reference to each of them that is not already on its way to release.
 
 use crate::layout::{
     Placement,
@@ -14,7 +14,10 @@ use core::ptr::NonNull;
 use kernel::{
     dma_buf::DmaBuf,
     prelude::*,
-    sync::Arc, //
+    sync::{
+        aref::ARef,
+        Arc, //
+    },
 };
 
 /// A live buffer of a region.
@@ -26,32 +29,24 @@ pub(crate) struct Record {
     pub(crate) placement: Placement,
     /// The ranges of the region the buffer occupies, shared with its allocation.
     pub(crate) ranges: Arc<Ranges>,
-    /// The dma-buf the allocation was exported as, once it is.
-    exported: Option<Exported>,
+    /// The inode number of the buffer's file, 0 until it is exported.
+    pub(crate) ino: u64,
+    /// The dma-buf the allocation was exported as, while it exists.
+    buf: Option<ExportedBuf>,
 }
 
 /// The dma-buf of a record.
 ///
 /// # Invariants
 ///
-/// `buf` is the `struct dma_buf` whose data owns the allocation of the record. The record leaves
-/// the ledger when that allocation is dropped, in the buffer's release, before the `struct
-/// dma_buf` is freed: while the record is in the ledger, `buf` points to a valid `struct dma_buf`
-/// (whose file may already be on its way to release).
-struct Exported {
-    buf: NonNull<DmaBuf>,
-    ino: u64,
-}
+/// `0` is the `struct dma_buf` whose data owns the allocation of the record. The data takes it
+/// out of the record when it is dropped, in the buffer's `release` callback, before the
+/// `struct dma_buf` is freed: while it is in the record, it points to an allocated `struct
+/// dma_buf`, whose file may already be on its way to release.
+struct ExportedBuf(NonNull<DmaBuf>);
 
-// SAFETY: `Exported` only names a `struct dma_buf`, which may be used from any thread.
-unsafe impl Send for Exported {}
-
-impl Record {
-    /// Returns the inode number of the buffer's file, or 0 before it is exported.
-    pub(crate) fn ino(&self) -> u64 {
-        self.exported.as_ref().map_or(0, |e| e.ino)
-    }
-}
+// SAFETY: `ExportedBuf` only names a `struct dma_buf`, which may be used from any thread.
+unsafe impl Send for ExportedBuf {}
 
 /// Live buffers and counters of a region. The region keeps it under a mutex.
 pub(crate) struct Ledger {
@@ -90,7 +85,8 @@ impl Ledger {
                 size,
                 placement,
                 ranges,
-                exported: None,
+                ino: 0,
+                buf: None,
             },
             GFP_KERNEL,
         )?;
@@ -101,14 +97,23 @@ impl Ledger {
 
     /// Records that the buffer `id` was exported as `buf`.
     ///
-    /// `buf` must be the dma-buf whose data owns the allocation `id` (see [`Exported`]).
-    pub(crate) fn exported(&mut self, id: u64, buf: &DmaBuf) {
+    /// # Safety
+    ///
+    /// `buf` must be the dma-buf whose data owns the allocation `id`, and that data must call
+    /// [`Ledger::unexported`] when it is dropped.
+    pub(crate) unsafe fn exported(&mut self, id: u64, buf: &DmaBuf) {
         if let Some(record) = self.buffers.iter_mut().find(|r| r.id == id) {
-            // INVARIANT: The caller passes the buffer that owns the allocation.
-            record.exported = Some(Exported {
-                buf: NonNull::from(buf),
-                ino: buf.ino(),
-            });
+            record.ino = buf.ino();
+            // INVARIANT: The caller passes the buffer that owns the allocation, which takes it
+            // out again when its data is dropped.
+            record.buf = Some(ExportedBuf(NonNull::from(buf)));
+        }
+    }
+
+    /// Records that the dma-buf of the buffer `id` is being released.
+    pub(crate) fn unexported(&mut self, id: u64) {
+        if let Some(record) = self.buffers.iter_mut().find(|r| r.id == id) {
+            record.buf = None;
         }
     }
 
@@ -120,15 +125,19 @@ impl Ledger {
         self.frees += 1;
     }
 
-    /// Zaps every user mapping of every live buffer: the next access faults again and finds
-    /// out whether the region is still there.
-    pub(crate) fn zap_user_mappings(&self) {
-        for exported in self.buffers.iter().filter_map(|r| r.exported.as_ref()) {
-            // SAFETY: By the invariants of `Exported`, the `struct dma_buf` is valid while its
-            // record is in the ledger, which `&self` keeps it in.
-            let buf = unsafe { exported.buf.as_ref() };
-            buf.zap_user_mappings();
+    /// Returns references to the dma-bufs of the live buffers, skipping those whose file is
+    /// already being released. Drop them without the ledger's lock held: the last reference
+    /// releases the buffer, which takes the lock.
+    pub(crate) fn live_dma_bufs(&self) -> Result<KVec<ARef<DmaBuf>>> {
+        let mut bufs = KVec::new();
+        for exported in self.buffers.iter().filter_map(|r| r.buf.as_ref()) {
+            // SAFETY: By the invariants of `ExportedBuf` the `struct dma_buf` stays allocated
+            // while it is in its record, and `&self` keeps the ledger's lock held.
+            if let Some(buf) = unsafe { DmaBuf::try_get(exported.0) } {
+                bufs.push(buf, GFP_KERNEL)?;
+            }
         }
+        Ok(bufs)
     }
 
     /// Returns the live buffers, oldest first.

@@ -10,7 +10,10 @@
 //! memory.
 
 use kernel::{
-    device::Bound,
+    device::{
+        Bound,
+        Device, //
+    },
     dma_buf::{
         iomem::{
             IoMemory,
@@ -50,9 +53,9 @@ pub(crate) trait DeviceMemory: Send + Sync {
     /// mappings and peer-to-peer tables need it.
     fn phys(&self) -> Option<PhysAddr>;
 
-    /// Sets the `len` bytes at `offset` to `byte`. Returns [`EINVAL`] if the range is out of
-    /// bounds.
-    fn fill(&self, offset: usize, len: usize, byte: u8) -> Result;
+    /// Sets the `len` bytes at `offset` to `byte`. `dev` is the bound device that owns the
+    /// memory. Returns [`EINVAL`] if the range is out of bounds.
+    fn fill(&self, dev: &Device<Bound>, offset: usize, len: usize, byte: u8) -> Result;
 
     /// Maps the ranges `ranges` (offset, length), one after the other, into the kernel.
     ///
@@ -71,7 +74,7 @@ impl DeviceMemory for IoMemory {
         Some(IoMemory::phys(self))
     }
 
-    fn fill(&self, offset: usize, len: usize, byte: u8) -> Result {
+    fn fill(&self, _dev: &Device<Bound>, offset: usize, len: usize, byte: u8) -> Result {
         IoMemory::fill(self, offset, len, byte)
     }
 
@@ -148,10 +151,9 @@ impl DeviceMemory for BarMemory {
         Some(self.phys)
     }
 
-    fn fill(&self, offset: usize, len: usize, byte: u8) -> Result {
-        // The region is entered, so its device is bound and the mapping not revoked.
-        let bar = self.bar.try_access().ok_or(ENODEV)?;
-        (&*bar).as_view().try_fill(offset, len, byte)
+    fn fill(&self, dev: &Device<Bound>, offset: usize, len: usize, byte: u8) -> Result {
+        // The mapping was set up before the region registered: it is there while `dev` is.
+        self.bar.access(dev)?.as_view().try_fill(offset, len, byte)
     }
 
     unsafe fn vmap(&self, ranges: &[(usize, usize)], _size: usize) -> Result<KernelMapping> {
@@ -164,8 +166,9 @@ impl DeviceMemory for BarMemory {
             // CAST: An offset inside the BAR fits a physical address.
             phys.push((self.phys + offset as PhysAddr, len), GFP_KERNEL)?;
         }
-        // SAFETY: The ranges are inside the BAR, device memory of the region's device; the
-        // region keeps `self` until the caller drops the mapping.
+        // SAFETY: The ranges are inside the BAR, device memory of the region's device. The
+        // mapping outlives the binding; re-registering the region's name waits until its buffers,
+        // and so their kernel mappings, are gone (see `crate::registry`).
         let stitched = unsafe { IoVmap::new(&phys, self.caching)? };
         // SAFETY: The mapping covers the whole buffer; the caller keeps it with the address.
         let addr = unsafe { VmapAddr::from_vaddr_iomem(stitched.addr()) };

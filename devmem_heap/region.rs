@@ -12,6 +12,9 @@
 //! holding a [`RegionGuard`], from [`Region::enter`]. Withdrawal marks the region gone, waits
 //! for every guard, and zaps the user mappings of its live buffers; it runs before the device
 //! is unbound.
+//!
+//! `Region`'s methods for drivers live with what they do: registration and unregistration in
+//! [`crate::registration`], in-kernel allocation ([`Region::allocate`]) in [`crate::buffer`].
 
 use crate::{
     layout::Placement,
@@ -145,13 +148,26 @@ impl RegionGuard<'_> {
         &*self.region.memory
     }
 
-    /// Returns the region's BAR with its device, bound, if the region is a PCI BAR.
+    /// Returns the device that owns the memory, bound.
+    ///
+    /// Only device-managed resources registered before the region are sure to be there: those
+    /// registered after it are released before the region is withdrawn (devres releases in
+    /// reverse order), while guards may still be held.
+    pub(crate) fn device(&self) -> &Device<Bound> {
+        // SAFETY: By the type invariants the region is live and withdrawal, which runs before
+        // the driver's unbind completes, waits for the guard's section: the device is bound for
+        // as long as the returned reference, which cannot outlive `self`.
+        unsafe { self.region.dev.as_bound() }
+    }
+
+    /// Returns the region's BAR with its device, bound, if the region is a PCI BAR. The same
+    /// limit as for [`RegionGuard::device`] holds; the BAR's p2pdma provider is set up before
+    /// the region is registered.
     pub(crate) fn peer(&self) -> Option<(&Peer, &pci::Device<Bound>)> {
         let peer = self.region.peer.as_ref()?;
         let dev: &Device = peer.pdev().as_ref();
-        // SAFETY: By the type invariants the region is live and withdrawal, which runs before
-        // the device is unbound, waits for the guard's section: the peer's device (the region's
-        // device) is bound for as long as the returned reference, which cannot outlive `self`.
+        // SAFETY: As in `device`: the peer's device is the region's device, bound for as long
+        // as the returned reference, which cannot outlive `self`.
         let bound = unsafe { dev.as_bound() };
         Some((peer, bound.try_into().ok()?))
     }
@@ -213,8 +229,21 @@ impl Region {
             *live = false;
         }
         self.srcu.synchronize();
-        self.ledger.lock().zap_user_mappings();
+        // References are taken under the ledger's lock, the zapping done without it.
+        match self.ledger.lock().live_dma_bufs() {
+            Ok(bufs) => bufs.iter().for_each(|buf| buf.zap_user_mappings()),
+            Err(e) => dev_err!(
+                self.dev,
+                "devmem-heap: {}: user mappings not zapped ({e:?})\n",
+                self.name()
+            ),
+        }
         true
+    }
+
+    /// Returns whether buffers allocated from the region are still alive.
+    pub(crate) fn has_live_buffers(&self) -> bool {
+        !self.ledger.lock().buffers().is_empty()
     }
 
     /// Enters the region: returns a proof that it is live, or [`ENODEV`].
@@ -286,8 +315,8 @@ impl Region {
         self.memory.phys()
     }
 
-    /// Returns the region's ledger: its live buffers and counters.
-    pub(crate) fn ledger(&self) -> MutexGuard<'_, Ledger> {
+    /// Locks the region's ledger: its live buffers and counters.
+    pub(crate) fn lock_ledger(&self) -> MutexGuard<'_, Ledger> {
         self.ledger.lock()
     }
 

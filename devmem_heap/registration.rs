@@ -51,8 +51,9 @@ impl Region {
     /// returned reference is the driver's handle for in-kernel allocation.
     ///
     /// Returns [`EINVAL`] for an invalid name or chunk size, or a BAR that is not a standard
-    /// memory BAR, [`EEXIST`] if the name is in use, [`EBUSY`] if the BAR is claimed, and the
-    /// errors of mapping the BAR and of the allocator.
+    /// memory BAR, [`EEXIST`] if the name is in use, [`EBUSY`] if the BAR is claimed or buffers
+    /// of the name's previous region still live, and the errors of mapping the BAR and of the
+    /// allocator.
     pub fn register_pci(
         pdev: &pci::Device<Bound>,
         bar: u32,
@@ -73,8 +74,8 @@ impl Region {
     /// its heaps. The region is withdrawn when `dev` is unbound.
     ///
     /// Returns [`EINVAL`] for an invalid name or chunk size, or a range that is not page
-    /// aligned, [`EEXIST`] if the name is in use, and the errors of mapping the range and of
-    /// the allocator.
+    /// aligned, [`EEXIST`] if the name is in use, [`EBUSY`] while buffers of the name's
+    /// previous region live, and the errors of mapping the range and of the allocator.
     ///
     /// # Safety
     ///

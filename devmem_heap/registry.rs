@@ -7,6 +7,10 @@
 //! same name later brings the node back. The registry refuses a name that is in use, or whose
 //! heap names would clash with another region's (`foo-contiguous` against `foo`), before the
 //! core sees it; the core refuses a name any other heap has (`system`) with `EEXIST`.
+//!
+//! A name comes back only once every buffer of its previous region is gone (`EBUSY` until
+//! then): importers may still hold kernel mappings of those buffers, which must never reach
+//! the blocks of a new region's buffers in the same memory.
 
 use crate::{
     debugfs,
@@ -66,6 +70,8 @@ struct Entry {
     scattered: Option<&'static Heap<HeapBackend>>,
     contiguous: Option<&'static Heap<HeapBackend>>,
     region: Option<Arc<Region>>,
+    /// The last region withdrawn under the name, while it may have live buffers.
+    previous: Option<Arc<Region>>,
     debugfs: Option<Pin<KBox<Scope<Arc<Region>>>>>,
 }
 
@@ -113,9 +119,18 @@ impl Registry {
     /// Returns the index of the entry of `name`, made if there is none yet.
     fn entry(&mut self, name: &CStr) -> Result<usize> {
         if let Some(i) = self.find(name) {
-            if self.entries[i].region.is_some() {
+            let entry = &mut self.entries[i];
+            if entry.region.is_some() {
                 return Err(EEXIST);
             }
+            if entry
+                .previous
+                .as_ref()
+                .is_some_and(|r| r.has_live_buffers())
+            {
+                return Err(EBUSY);
+            }
+            entry.previous = None;
             return Ok(i);
         }
         let contiguous = CString::try_from_fmt(fmt!("{}{}", name.to_str()?, CONTIGUOUS_SUFFIX))?;
@@ -140,6 +155,7 @@ impl Registry {
                 scattered: None,
                 contiguous: None,
                 region: None,
+                previous: None,
                 debugfs: None,
             },
             GFP_KERNEL,
@@ -165,8 +181,8 @@ fn heap_in(
 /// and the heap nodes `nodes` says.
 ///
 /// Returns [`EINVAL`] for an invalid name, [`EEXIST`] if the name is taken, clashes with
-/// another region's heaps or is the name of another heap, and the errors of `make` and of
-/// adding the heaps.
+/// another region's heaps or is the name of another heap, [`EBUSY`] while buffers of the
+/// name's previous region live, and the errors of `make` and of adding the heaps.
 pub(crate) fn publish(
     name: &CStr,
     nodes: Nodes,
@@ -237,10 +253,9 @@ pub(crate) fn withdraw(region: &Region) {
         heap.take_backend();
     }
     let scope = entry.debugfs.take();
-    let region = entry.region.take();
+    entry.previous = entry.region.take();
     drop(reg);
     drop(scope);
-    drop(region);
 }
 
 /// Returns the region published under `name`, if there is one.

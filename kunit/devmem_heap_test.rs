@@ -29,6 +29,10 @@ use core::{
     },
 };
 use kernel::{
+    device::{
+        Bound,
+        Device, //
+    },
     dma::DataDirection,
     dma_buf::{
         DmaBuf,
@@ -128,7 +132,7 @@ impl DeviceMemory for SystemMemory {
         None
     }
 
-    fn fill(&self, offset: usize, len: usize, byte: u8) -> Result {
+    fn fill(&self, _dev: &Device<Bound>, offset: usize, len: usize, byte: u8) -> Result {
         let range = self.0.range(offset, len)?;
         range.copy_from_slice(&KVVec::from_elem(byte, len, GFP_KERNEL)?);
         Ok(())
@@ -150,8 +154,8 @@ impl DeviceMemory for SystemMemory {
 
 /// Returns where `buf`, a buffer of `region`, lies in the region, as its ledger says.
 fn ranges_of(region: &Region, buf: &DmaBuf) -> Result<Arc<Ranges>> {
-    let ledger = region.ledger();
-    let record = ledger.buffers().iter().find(|r| r.ino() == buf.ino());
+    let ledger = region.lock_ledger();
+    let record = ledger.buffers().iter().find(|r| r.ino == buf.ino());
     Ok(record.ok_or(ENOENT)?.ranges.clone())
 }
 
@@ -422,6 +426,13 @@ mod cases {
         let attach = kept.attach(importer.as_ref().as_ref())?;
         assert_eq!(attach.map(DataDirection::Bidirectional).err(), Some(ENODEV));
         drop(attach);
+        // The name cannot come back while a buffer of the withdrawn region lives.
+        let dev = faux::Registration::new(c"kunit-gone-again", None)?;
+        let mem = Backing::new(SZ_64K)?;
+        assert_eq!(
+            register_system(&dev, &mem, RegionConfig::new(c"kunit-gone"), Nodes::Omit).err(),
+            Some(EBUSY)
+        );
         drop(kept);
         assert!(settles(&f.region, SZ_64K));
         drop(f);

@@ -7,7 +7,7 @@
  * exhaustion, import into vgem with a read-back through an in-kernel
  * importer's vmap of the buffer vgem exports back, CPU access waiting for
  * vgem's fences, unbind and bind of the device (with a mapped buffer: its
- * accesses get SIGBUS, the device binds again while it lives), and a
+ * accesses get SIGBUS, the device binds again once it is closed), and a
  * multi-process stress run.
  *
  * With the argument "pattern" it instead writes a random pattern (or the
@@ -636,9 +636,8 @@ static int read_in_child(const unsigned char *p)
 
 /*
  * Unbinding the device zaps user mappings of live buffers: an access after
- * it gets SIGBUS instead of reaching the device's memory. The BAR is
- * released with the binding, so the device binds again while the dead
- * buffer is still open.
+ * it gets SIGBUS instead of reaching the device's memory. The device binds
+ * again only once the dead buffer is closed.
  */
 static void test_unbind_zaps_mappings(const struct region *r)
 {
@@ -657,16 +656,19 @@ static void test_unbind_zaps_mappings(const struct region *r)
 	}
 	ok = ok && !write_str("/sys/bus/pci/drivers/devmem_ivshmem/unbind", dev);
 	ok = ok && read_in_child(p) == SIGBUS;
-	/* The BAR went with the binding: the device binds again at once. */
-	ok = !write_str("/sys/bus/pci/drivers/devmem_ivshmem/bind", dev) && ok;
-	/* The old buffer stays dead; it still closes cleanly. */
+	/*
+	 * The region's name comes back only once its buffers are gone: their
+	 * kernel mappings must never reach a new region's buffers.
+	 */
+	ok = ok && write_str("/sys/bus/pci/drivers/devmem_ivshmem/bind", dev) == -EBUSY;
 	ok = ok && read_in_child(p) == SIGBUS;
 	if (p != MAP_FAILED)
 		munmap(p, PAGE);
 	if (fd >= 0)
 		close(fd);
+	ok = !write_str("/sys/bus/pci/drivers/devmem_ivshmem/bind", dev) && ok;
 	ok = ok && region_idle(r);
-	ksft_test_result(ok, "%s: unbound: mappings SIGBUS; binds again while buffers live\n",
+	ksft_test_result(ok, "%s: unbound: mappings SIGBUS; EBUSY to bind until buffers close\n",
 			 r->name);
 	close(heap);
 }
