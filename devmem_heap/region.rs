@@ -229,8 +229,10 @@ impl Region {
             *live = false;
         }
         self.srcu.synchronize();
-        // References are taken under the ledger's lock, the zapping done without it.
-        match self.ledger.lock().live_dma_bufs() {
+        // References are taken under the ledger's lock (a `let` drops it at the `;`), the
+        // zapping done and the references dropped without it.
+        let bufs = self.ledger.lock().live_dma_bufs();
+        match bufs {
             Ok(bufs) => bufs.iter().for_each(|buf| buf.zap_user_mappings()),
             Err(e) => dev_err!(
                 self.dev,
@@ -290,7 +292,7 @@ impl Region {
     }
 
     /// Returns the number of free bytes.
-    pub fn free(&self) -> u64 {
+    pub fn free_bytes(&self) -> u64 {
         self.buddy.avail()
     }
 
