@@ -24,7 +24,7 @@ pub(crate) fn populate<'data, 'dir>(region: &'data Arc<Region>, dir: &'dir Scope
 
 fn stats(region: &Region, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     let size = region.size();
-    let free = region.free();
+    let free = region.free_bytes();
     writeln!(f, "name: {}", region.name().to_str().unwrap_or("?"))?;
     writeln!(
         f,

@@ -252,7 +252,7 @@ mod cases {
     /// asynchronously, from a kthread, and its blocks with it.
     fn settles(region: &Region, free: usize) -> bool {
         for _ in 0..200 {
-            if region.free() == free as u64 {
+            if region.free_bytes() == free as u64 {
                 return true;
             }
             fsleep(Delta::from_millis(5));
@@ -321,7 +321,7 @@ mod cases {
         for _ in 0..16 {
             bufs.push(Some(f.alloc(SZ_64K, Placement::Contiguous)?), GFP_KERNEL)?;
         }
-        assert_eq!(f.region.free(), 0);
+        assert_eq!(f.region.free_bytes(), 0);
         assert_eq!(f.region.largest_free_block(), 0);
         assert_eq!(f.alloc(PAGE_SIZE, Placement::Scattered).err(), Some(ENOMEM));
         assert_eq!(
