@@ -391,6 +391,28 @@ mod cases {
         Ok(())
     }
 
+    /// Clearing runs in steps of `CLEAR_STEP` (1 MiB): a buffer of several steps, with a partial
+    /// last one, over dirtied memory comes back zero-filled at every step boundary.
+    #[test]
+    fn zero_fill_spans_clear_steps() -> Result {
+        let f = Fixture::new(c"kunit-steps", SZ_4M, Alignment::new::<SZ_4K>())?;
+        let len = 3 * SZ_1M + PAGE_SIZE;
+        let buf = f.alloc(len, Placement::Contiguous)?;
+        let dirt = KVec::from_elem(0x5au8, len, GFP_KERNEL)?;
+        write(&f.region, &f.mem, &buf, 0, &dirt)?;
+        drop(buf);
+        assert!(settles(&f.region, SZ_4M));
+
+        let buf = f.alloc(len, Placement::Contiguous)?;
+        let mut back = KVec::from_elem(0xffu8, len, GFP_KERNEL)?;
+        read(&f.region, &f.mem, &buf, 0, &mut back)?;
+        for at in [0, SZ_1M - 1, SZ_1M, 2 * SZ_1M, 3 * SZ_1M, len - 1] {
+            assert_eq!(back[at], 0);
+        }
+        assert!(back.iter().all(|&b| b == 0));
+        Ok(())
+    }
+
     #[test]
     fn names_are_unique() -> Result {
         let f = Fixture::new(c"kunit-dup", SZ_64K, Alignment::new::<SZ_4K>())?;
