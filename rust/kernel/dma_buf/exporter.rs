@@ -570,7 +570,7 @@ impl<'a, T: Exporter> Locked<'a, T> {
     }
 
     /// Tells every importer that its mappings of the buffer are stale. See
-    /// [`ResvGuard::invalidate_mappings`].
+    /// [`ResvGuard::invalidate_mappings`](super::ResvGuard::invalidate_mappings).
     pub fn invalidate_mappings(&self) {
         // SAFETY: The reservation lock is held by the invariant of `Locked`.
         unsafe { bindings::dma_buf_invalidate_mappings(self.buf.as_raw()) };
