@@ -4,8 +4,8 @@
 # Prepare and build the test kernel: resolve the tree (the cached Debian
 # linux-source, or KDIR), overlay the project onto it, configure it from
 # scripts/devmem-heap.config, verify the config, then build bzImage, modules,
-# the uAPI headers, the component once more in a minimal configuration, and
-# the host-built guest test programs. Incremental: only
+# the uAPI headers, the component once more in a minimal configuration, the
+# kernel crate's rustdoc, and the host-built guest test programs. Incremental: only
 # what changed is rebuilt. Prints the build directory.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -69,9 +69,16 @@ step "building drivers/dma-buf/devmem/ without KUnit, vmap_check and P2PDMA in $
 make -C "$ksrc" O="$alt" LLVM=-19 CLIPPY=1 -j"$(nproc)" -s drivers/dma-buf/devmem/
 done_step
 
+# The kernel crate's documentation, the project's abstractions with it, must
+# build: rustdoc denies warnings such as broken intra-doc links.
+step "rustdoc of the kernel crate"
+"${kmake[@]}" -s rustdoc >/dev/null
+done_step
+
 # Guest test programs, built on the host against the fresh uAPI headers.
 tests=$build/devmem-tests
-mkdir -p "$tests"
+sums=$build/devmem-tests-built-from
+mkdir -p "$tests" "$sums"
 make -s -C "$ksrc/tools/testing/selftests/dmabuf-heaps" OUTPUT="$tests" \
 	KHDR_INCLUDES="-isystem $build/usr/include" >/dev/null
 # The project's own selftests (KTAP, on the kernel's kselftest.h). A program
@@ -80,15 +87,19 @@ for bin in "$tests"/*; do
 	name=$(basename "$bin")
 	[ "$name" = dmabuf-heap ] || [ -e "$DEVMEM_TOP/selftests/$name.c" ] || rm -f "$bin"
 done
+# A program is rebuilt when its sources' content differs from what it was
+# built from (a cache shared by two checkouts sees older sources with newer
+# times), or the uAPI headers are newer than it.
 for src in "$DEVMEM_TOP"/selftests/*.c; do
 	[ -e "$src" ] || continue
 	bin=$tests/$(basename "$src" .c)
-	fresh=1
-	for dep in "$src" "$build/usr/include" "$DEVMEM_TOP"/selftests/*.h; do
-		if [ -e "$dep" ] && ! [ "$bin" -nt "$dep" ]; then fresh=0; fi
-	done
-	[ "$fresh" = 1 ] && continue
+	sum=$(cat "$src" "$DEVMEM_TOP"/selftests/*.h 2>/dev/null | sha1sum | cut -c1-40)
+	if [ -e "$bin" ] && [ "$bin" -nt "$build/usr/include" ] &&
+		[ "$(cat "$sums/${bin##*/}" 2>/dev/null)" = "$sum" ]; then
+		continue
+	fi
 	gcc -static -O2 -Wall -Wextra -Werror -I "$ksrc/tools/testing/selftests" \
 		-isystem "$build/usr/include" -o "$bin" "$src"
+	echo "$sum" >"$sums/${bin##*/}"
 done
 echo "$build"
