@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # make check: lint, build what changed, boot the test VM once with the whole test
-# plan, judge it, boot twice more with the ivshmem region renamed (once to the
-# name of another heap, which must be refused cleanly), then prove
+# plan, judge it, boot three times more with the ivshmem region renamed (once
+# to the name of another heap and once to a name too long, which must both be
+# refused cleanly), then prove
 # the harness can fail: one boot loads a KUnit case that must fail, another
 # injects a WARN; each must turn its run red.
 # Prints the time each phase took. The last line is the merged summary,
@@ -63,6 +64,17 @@ judge names-taken kselftest-names-taken >"$DEVMEM_CACHE/runs/names-taken/summary
 set -e
 sed -n '/results by source/,$p' "$DEVMEM_CACHE/runs/names-taken/summary.txt"
 read -r p _ f _ s _ < <(tail -n 1 "$DEVMEM_CACHE/runs/names-taken/summary.txt")
+passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+# A base name one byte longer than a region name with a two-digit suffix allows.
+long=xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+echo "== region names: devmem_heap.ivshmem_name=<${#long} bytes> =="
+"$DEVMEM_TOP/scripts/vm.sh" names-long kunit.enable=0 devmem_heap.ivshmem_name=$long \
+	>/dev/null 2>&1 || true
+set +e
+judge names-long kselftest-names-long >"$DEVMEM_CACHE/runs/names-long/summary.txt"
+set -e
+sed -n '/results by source/,$p' "$DEVMEM_CACHE/runs/names-long/summary.txt"
+read -r p _ f _ s _ < <(tail -n 1 "$DEVMEM_CACHE/runs/names-long/summary.txt")
 passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
 phase "VM: region names" "$t"
 

@@ -126,6 +126,27 @@ names-taken)
 	} >"$R/kselftest-names-taken.log" 2>&1
 	echo 0 >"$R/kselftest-names-taken.rc"
 	;;
+names-long)
+	# Booted with a 47-byte devmem_heap.ivshmem_name: one byte too long for
+	# a region name with a two-digit suffix. Both probes fail with EINVAL.
+	{
+		echo "TAP version 13"
+		echo "1..3"
+		check() { # check N DESCRIPTION COMMAND...
+			local n=$1 what=$2
+			shift 2
+			if "$@"; then echo "ok $n $what"; else echo "not ok $n $what"; fi
+		}
+		check 1 "both ivshmem probes failed with EINVAL" \
+			sh -c '[ "$(dmesg | grep -c "probe with driver devmem_ivshmem failed with error -22")" = 2 ]'
+		check 2 "the limit is named" \
+			sh -c 'dmesg | grep -q "devmem_heap.ivshmem_name is longer than 46 bytes"'
+		check 3 "no ivshmem region or heap" \
+			sh -c '! ls /dev/dma_heap /sys/kernel/debug/devmem_heap | grep -q xxxx'
+		ls -l /dev/dma_heap
+	} >"$R/kselftest-names-long.log" 2>&1
+	echo 0 >"$R/kselftest-names-long.rc"
+	;;
 selftest-kunit)
 	# The failing KUnit suite lives in a module, loaded only here.
 	insmod /devmem/modules/devmem_harness_selftest.ko
