@@ -87,14 +87,8 @@ impl DeviceMemory for IoMemory {
                 stitched: None,
             });
         }
-        let stitched = IoMemory::vmap(self, ranges)?;
-        // SAFETY: The stitched mapping covers the whole buffer; the caller keeps it with the
-        // address.
-        let addr = unsafe { VmapAddr::from_vaddr_iomem(stitched.addr()) };
-        Ok(KernelMapping {
-            addr,
-            stitched: Some(stitched),
-        })
+        // SAFETY: The memory is the device memory `map` was given, which the caller keeps.
+        unsafe { stitch(self.phys(), self.size(), self.caching(), ranges) }
     }
 }
 
@@ -157,24 +151,44 @@ impl DeviceMemory for BarMemory {
     }
 
     unsafe fn vmap(&self, ranges: &[(usize, usize)], _size: usize) -> Result<KernelMapping> {
-        let mut phys = KVec::with_capacity(ranges.len(), GFP_KERNEL)?;
-        for &(offset, len) in ranges {
-            match offset.checked_add(len) {
-                Some(end) if end <= self.size => {}
-                _ => return Err(EINVAL),
-            }
-            // CAST: An offset inside the BAR fits a physical address.
-            phys.push((self.phys + offset as PhysAddr, len), GFP_KERNEL)?;
-        }
-        // SAFETY: The ranges are inside the BAR, device memory of the region's device. The
-        // mapping outlives the binding; re-registering the region's name waits until its buffers,
-        // and so their kernel mappings, are gone (see `crate::registry`).
-        let stitched = unsafe { IoVmap::new(&phys, self.caching)? };
-        // SAFETY: The mapping covers the whole buffer; the caller keeps it with the address.
-        let addr = unsafe { VmapAddr::from_vaddr_iomem(stitched.addr()) };
-        Ok(KernelMapping {
-            addr,
-            stitched: Some(stitched),
-        })
+        // SAFETY: The BAR is device memory of the region's device. The mapping outlives the
+        // binding; re-registering the region's name waits until its buffers, and so their
+        // kernel mappings, are gone (see `crate::registry`).
+        unsafe { stitch(self.phys, self.size, self.caching, ranges) }
     }
+}
+
+/// Maps the ranges `ranges` (offset, length) of the `size` bytes of device memory at `base` one
+/// after the other into a kernel mapping of their own, with `caching`.
+///
+/// Returns [`EINVAL`] if a range does not fit in the memory, and the errors of
+/// [`IoVmap::new`].
+///
+/// # Safety
+///
+/// The memory must be device memory the caller's device owns, and stay so while the mapping is
+/// used.
+unsafe fn stitch(
+    base: PhysAddr,
+    size: usize,
+    caching: Caching,
+    ranges: &[(usize, usize)],
+) -> Result<KernelMapping> {
+    let mut phys = KVec::with_capacity(ranges.len(), GFP_KERNEL)?;
+    for &(offset, len) in ranges {
+        match offset.checked_add(len) {
+            Some(end) if end <= size => {}
+            _ => return Err(EINVAL),
+        }
+        // CAST: An offset inside the memory fits a physical address.
+        phys.push((base + offset as PhysAddr, len), GFP_KERNEL)?;
+    }
+    // SAFETY: The ranges are inside the memory, device memory by the safety requirements.
+    let stitched = unsafe { IoVmap::new(&phys, caching)? };
+    // SAFETY: The mapping covers the whole buffer; the caller keeps it with the address.
+    let addr = unsafe { VmapAddr::from_vaddr_iomem(stitched.addr()) };
+    Ok(KernelMapping {
+        addr,
+        stitched: Some(stitched),
+    })
 }

@@ -187,23 +187,6 @@ impl IoMemory {
         // caller guarantees covers every use.
         Ok(unsafe { VmapAddr::from_vaddr_iomem(ptr.cast()) })
     }
-
-    /// Maps the page-aligned sub-ranges `ranges` (offset, length) of the memory one after the
-    /// other into one kernel mapping, with the same caching.
-    ///
-    /// Returns [`EINVAL`] for an empty list or a range that is out of bounds or not page
-    /// aligned, and [`ENOMEM`] if the mapping fails.
-    #[cfg(CONFIG_VMAP_PFN)]
-    pub fn vmap(&self, ranges: &[(usize, usize)]) -> Result<IoVmap> {
-        let mut phys = KVec::with_capacity(ranges.len(), GFP_KERNEL)?;
-        for &(offset, len) in ranges {
-            self.range(offset, len)?;
-            // CAST: `offset` is inside the range, whose end fits a physical address.
-            phys.push((self.phys + offset as PhysAddr, len), GFP_KERNEL)?;
-        }
-        // SAFETY: The ranges are inside this device memory, which the caller of `map` owns.
-        unsafe { IoVmap::new(&phys, self.caching) }
-    }
 }
 
 impl Drop for IoMemory {
