@@ -45,37 +45,29 @@ set -e
 phase "VM: test plan" "$t"
 read -r passed _ failed _ skipped _ < <(tail -n 1 "$DEVMEM_CACHE/runs/check/summary.txt")
 
-# A short boot with the ivshmem region renamed by its module parameter.
+# Short boots with the ivshmem region renamed by its module parameter; each
+# plan checks the nodes and log lines its name must give.
+names_boot() { # names_boot PLAN BASE-NAME
+	local sum=$DEVMEM_CACHE/runs/$1/summary.txt p f s
+	"$DEVMEM_TOP/scripts/vm.sh" "$1" kunit.enable=0 devmem_heap.ivshmem_name="$2" \
+		>/dev/null 2>&1 || true
+	set +e
+	judge "$1" "kselftest-$1" >"$sum"
+	set -e
+	sed -n '/results by source/,$p' "$sum"
+	read -r p _ f _ s _ < <(tail -n 1 "$sum")
+	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+}
 t=$(date +%s)
 echo "== region names: devmem_heap.ivshmem_name=vram =="
-"$DEVMEM_TOP/scripts/vm.sh" names kunit.enable=0 devmem_heap.ivshmem_name=vram >/dev/null 2>&1 || true
-set +e
-judge names kselftest-names >"$DEVMEM_CACHE/runs/names/summary.txt"
-set -e
-sed -n '/results by source/,$p' "$DEVMEM_CACHE/runs/names/summary.txt"
-read -r p _ f _ s _ < <(tail -n 1 "$DEVMEM_CACHE/runs/names/summary.txt")
-passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+names_boot names vram
 # The name of another heap: EEXIST for that device, no stack dump.
 echo "== region names: devmem_heap.ivshmem_name=system =="
-"$DEVMEM_TOP/scripts/vm.sh" names-taken kunit.enable=0 devmem_heap.ivshmem_name=system \
-	>/dev/null 2>&1 || true
-set +e
-judge names-taken kselftest-names-taken >"$DEVMEM_CACHE/runs/names-taken/summary.txt"
-set -e
-sed -n '/results by source/,$p' "$DEVMEM_CACHE/runs/names-taken/summary.txt"
-read -r p _ f _ s _ < <(tail -n 1 "$DEVMEM_CACHE/runs/names-taken/summary.txt")
-passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+names_boot names-taken system
 # A base name one byte longer than a region name with a two-digit suffix allows.
 long=xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
 echo "== region names: devmem_heap.ivshmem_name=<${#long} bytes> =="
-"$DEVMEM_TOP/scripts/vm.sh" names-long kunit.enable=0 devmem_heap.ivshmem_name=$long \
-	>/dev/null 2>&1 || true
-set +e
-judge names-long kselftest-names-long >"$DEVMEM_CACHE/runs/names-long/summary.txt"
-set -e
-sed -n '/results by source/,$p' "$DEVMEM_CACHE/runs/names-long/summary.txt"
-read -r p _ f _ s _ < <(tail -n 1 "$DEVMEM_CACHE/runs/names-long/summary.txt")
-passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+names_boot names-long "$long"
 phase "VM: region names" "$t"
 
 # Harness self-check. Each run must fail, and for the injected reason.

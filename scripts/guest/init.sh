@@ -27,6 +27,13 @@ run() {
 	say "$name exited $rc after $(($(date +%s) - t0)) s"
 }
 
+# check N DESCRIPTION COMMAND...: one KTAP result line, ok if COMMAND succeeds.
+check() {
+	local n=$1 what=$2
+	shift 2
+	if "$@"; then echo "ok $n $what"; else echo "not ok $n $what"; fi
+}
+
 kmemleak_scan() {
 	[ -w /sys/kernel/debug/kmemleak ] || return 0
 	# kmemleak only reports objects older than 5 s: let the last test's age.
@@ -110,11 +117,6 @@ names-taken)
 	{
 		echo "TAP version 13"
 		echo "1..4"
-		check() { # check N DESCRIPTION COMMAND...
-			local n=$1 what=$2
-			shift 2
-			if "$@"; then echo "ok $n $what"; else echo "not ok $n $what"; fi
-		}
 		check 1 "no region named system" test ! -e /sys/kernel/debug/devmem_heap/system
 		check 2 "the first ivshmem probe failed with EEXIST" \
 			sh -c 'dmesg | grep -q "probe with driver devmem_ivshmem failed with error -17"'
@@ -132,11 +134,6 @@ names-long)
 	{
 		echo "TAP version 13"
 		echo "1..3"
-		check() { # check N DESCRIPTION COMMAND...
-			local n=$1 what=$2
-			shift 2
-			if "$@"; then echo "ok $n $what"; else echo "not ok $n $what"; fi
-		}
 		check 1 "both ivshmem probes failed with EINVAL" \
 			sh -c '[ "$(dmesg | grep -c "probe with driver devmem_ivshmem failed with error -22")" = 2 ]'
 		check 2 "the limit is named" \
