@@ -101,7 +101,9 @@ EXPORT_SYMBOL_GPL(devmem_region_put);
  * devmem_region_unregister() - withdraw a region before its device goes
  * @region: the region
  *
- * Waits for every allocation and mapping in progress. Idempotent.
+ * Waits for every clearing step, fault and mapping in progress, then zaps
+ * the user mappings of the region's live buffers. Kernel mappings that
+ * importers hold stay. Idempotent.
  *
  * Context: Process context; sleeps.
  */

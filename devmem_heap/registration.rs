@@ -98,9 +98,10 @@ impl Region {
         )
     }
 
-    /// Withdraws the region: its heaps stay but fail with [`ENODEV`], nothing reaches the
-    /// device's memory through the region any more, and user mappings of its buffers are
-    /// zapped. Idempotent; also done when the device is unbound. A concurrent second call
+    /// Withdraws the region: its heaps stay but fail with [`ENODEV`], no new allocation,
+    /// fault, mapping or kernel mapping reaches the device's memory through the region, and
+    /// user mappings of its buffers are zapped; kernel mappings importers already hold stay.
+    /// Idempotent; also done when the device is unbound. A concurrent second call
     /// returns once the first has waited for every user of the memory. Must not be called from
     /// inside the framework's own callbacks.
     pub fn unregister(&self) {
