@@ -4,8 +4,9 @@
 //!
 //! Device memory has no `struct page`, so the only DMA mapping the framework hands out is a
 //! DMA-only table of bus addresses, built by `dma_buf_phys_vec_to_sgt()` from the BAR's p2pdma
-//! provider. An importer gets one if it takes peer-to-peer memory (`peer2peer`) and has a route
-//! to the BAR; everyone else is refused, with the reason. A kernel without `CONFIG_PCI_P2PDMA`
+//! provider. An importer gets one if it takes peer-to-peer memory (`peer2peer`), can be revoked
+//! (`dma_buf_attach_revocable()`: it unmaps when its mappings are invalidated) and has a route to
+//! the BAR; everyone else is refused, with the reason. A kernel without `CONFIG_PCI_P2PDMA`
 //! refuses everyone. This is the only file that knows whether the kernel has it.
 
 use crate::layout::Ranges;
@@ -117,6 +118,11 @@ pub(crate) fn map<'a, T: Exporter>(
 ) -> Result<SgTable<'a>, MapError> {
     if !attach.peer2peer() {
         return Err(MapError::Refused("it does not take peer-to-peer memory"));
+    }
+    // The region's memory goes with its device, at unbind or hot-unplug: only an importer that
+    // gives its table back when told to may hold one.
+    if !attach.is_revocable() {
+        return Err(MapError::Refused("it cannot be revoked (no invalidate_mappings)"));
     }
     let (Some((peer, pdev)), Some(base)) = (peer, base) else {
         return Err(MapError::Refused("the region is not a PCI BAR"));

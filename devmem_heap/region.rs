@@ -213,8 +213,9 @@ impl Region {
         )
     }
 
-    /// Withdraws the region: marks it gone, waits for every [`RegionGuard`], and zaps the user
-    /// mappings of its live buffers, whose next access faults and gets `SIGBUS`. A concurrent
+    /// Withdraws the region: marks it gone, waits for every [`RegionGuard`], invalidates the DMA
+    /// mappings of its live buffers (their importers unmap) and zaps their user mappings, whose
+    /// next access faults and gets `SIGBUS`. A concurrent
     /// second call returns only once the first has done all of that.
     ///
     /// Returns whether this call withdrew the region (`false` if it was withdrawn already).
@@ -230,10 +231,15 @@ impl Region {
         }
         self.srcu.synchronize();
         // References are taken under the ledger's lock (a `let` drops it at the `;`), the
-        // zapping done and the references dropped without it.
+        // importers told and the mappings zapped without it.
         let bufs = self.ledger.lock().live_dma_bufs();
         match bufs {
-            Ok(bufs) => bufs.iter().for_each(|buf| buf.zap_user_mappings()),
+            Ok(bufs) => bufs.iter().for_each(|buf| {
+                // Importers holding DMA tables give them back (every one that got a table is
+                // revocable); a new mapping fails, the region being gone.
+                buf.lock_resv().invalidate_mappings();
+                buf.zap_user_mappings();
+            }),
             Err(e) => dev_err!(
                 self.dev,
                 "devmem-heap: {}: user mappings not zapped ({e:?})\n",

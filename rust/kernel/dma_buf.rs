@@ -28,6 +28,8 @@
 //!   `struct dma_buf_ops` trampolines;
 //! - [`attachment`]: an importing device, as the exporter's callbacks see it;
 //! - [`importer`]: what an importer does: attach, map for DMA, map into the kernel ([`Vmap`]);
+//! - [`dynamic`]: dynamic importers, which map under the reservation lock and give their
+//!   mapping up when the exporter invalidates it ([`DynamicAttachment`], [`Importer`]);
 //! - [`resv`]: the reservation lock, taken outside the callbacks ([`ResvGuard`]);
 //! - [`iomem`] and `mmio`: exporting device memory, into the kernel and peer to peer.
 //!
@@ -55,6 +57,7 @@ use crate::{
 use core::ptr::NonNull;
 
 pub mod attachment;
+pub mod dynamic;
 pub mod exporter;
 pub mod importer;
 pub mod iomem;
@@ -63,6 +66,11 @@ pub mod mmio;
 pub mod resv;
 
 pub use attachment::Attachment;
+pub use dynamic::{
+    DynamicAttachment,
+    Importer,
+    LockedAttachment, //
+};
 pub use exporter::{
     Exported,
     Exporter,
