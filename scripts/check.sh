@@ -33,7 +33,7 @@ judge() { # judge PLAN EXPECT: summary of the plan's last run
 t=$(date +%s)
 "$DEVMEM_TOP/scripts/vm.sh" check >/dev/null
 set +e
-expect=kunit,kselftest-dmabuf-heaps,devmem-pattern
+expect=kunit,kselftest-dmabuf-heaps,devmem-pattern,devmem-pattern-edu
 for igt in $(grep -v '^#' "$DEVMEM_TOP/scripts/guest/igt.list"); do
 	expect+=,igt-$igt
 done

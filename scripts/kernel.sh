@@ -93,7 +93,8 @@ done
 for src in "$DEVMEM_TOP"/selftests/*.c; do
 	[ -e "$src" ] || continue
 	bin=$tests/$(basename "$src" .c)
-	sum=$(cat "$src" "$DEVMEM_TOP"/selftests/*.h 2>/dev/null | sha1sum | cut -c1-40)
+	sum=$(cat "$src" "$DEVMEM_TOP"/selftests/*.h "$DEVMEM_TOP"/vkms_demo/*.h 2>/dev/null |
+		sha1sum | cut -c1-40)
 	if [ -e "$bin" ] && [ "$bin" -nt "$build/usr/include" ] &&
 		[ "$(cat "$sums/${bin##*/}" 2>/dev/null)" = "$sum" ]; then
 		continue

@@ -10,12 +10,15 @@ Sources, merged into one count:
     tools/testing/kunit/kunit.py parse.
   * kselftest: results/kselftest-*.log, KTAP, checked against its plan.
   * IGT: results/igt-*.log, its "Subtest NAME: RESULT" lines.
-  * Device memory: results/devmem-pattern.log, "expect REGION SIZE OFFSET
-    HEX" lines of patterns the guest wrote through mmap; each must be found
+  * Device memory: results/devmem-pattern*.log, "expect REGION SIZE OFFSET
+    HEX" lines of patterns the guest wrote (through mmap, or by edu's DMA
+    in devmem-pattern-edu); each must be found
     at OFFSET in the ivshmem backing file of that SIZE on the host, and in
     no other backing file.
   * The console itself: any WARN, BUG, oops, lockdep, kmemleak, KASAN or
     UBSAN report is one failure each, printed with its lines.
+  * QEMU's own output (qemu.log): an emulated device's error ("EDU:", a
+    "hardware error") is a failure.
   * The run: a timeout, a guest that did not finish its plan, an expected
     source with no results, or a test program that died without reporting
     are failures too.
@@ -219,7 +222,7 @@ def judge_program(tally, run, name):
     elif name.startswith("igt-"):
         p, f_, s, reasons = judge_igt(text)
         ok_rc = (0, 77)  # IGT: success, skip
-    elif name == "devmem-pattern":
+    elif name.startswith("devmem-pattern"):
         p, f_, s, reasons = judge_device_memory(run, text)
         ok_rc = (0,)
     else:
@@ -255,6 +258,19 @@ def judge_console(tally, lines):
     tally.add("console", 0, len(reports), 0, reasons)
 
 
+# Emulated devices reporting a guest's misuse, in QEMU's output.
+QEMU_BAD = re.compile(r"(EDU:|hardware error)", re.I)
+
+
+def judge_qemu_log(tally, run):
+    path = os.path.join(run, "qemu.log")
+    if not os.path.exists(path):
+        return
+    with open(path, encoding="utf-8", errors="replace") as f:
+        bad = [l.rstrip() for l in f if QEMU_BAD.search(l)]
+    tally.add("qemu", 0, len(bad), 0, [f"QEMU reported: {l}" for l in bad])
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--run", required=True)
@@ -284,6 +300,7 @@ def main():
         if name not in expect:
             judge_program(tally, args.run, name)
     judge_console(tally, lines)
+    judge_qemu_log(tally, args.run)
 
     print(f"== {args.plan}: results by source ==")
     for source, p, f, s in tally.rows:

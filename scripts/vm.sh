@@ -7,9 +7,10 @@
 # rootfs as the 9p root, the run directory as a second 9p share, and an
 # two ivshmem-plain devices whose BAR2s are host files (64 MiB and 128 MiB, so
 # that a size names a device), behind a PCIe switch with a spare
-# hotplug-capable downstream port. The serial console is kept in
-# $DEVMEM_CACHE/runs/PLAN/console.log; the QEMU monitor listens on
-# monitor.sock there. The whole run is bounded by DEVMEM_VM_TIMEOUT seconds.
+# hotplug-capable downstream port, and two edu devices (DMA engines), one
+# behind the switch and one on the root bus. The serial console is kept in
+# $DEVMEM_CACHE/runs/PLAN/console.log, QEMU's own output in qemu.log; the
+# QEMU monitor listens on monitor.sock there. The whole run is bounded by DEVMEM_VM_TIMEOUT seconds.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -65,6 +66,12 @@ qemu=(
 	-device ivshmem-plain,id=ivshmem0,memdev=vram0,bus=sw0p0
 	-object "memory-backend-file,id=vram1,share=on,mem-path=$run/ivshmem1.img,size=128M"
 	-device ivshmem-plain,id=ivshmem1,memdev=vram1,bus=sw0p2
+	# Peer-to-peer importers: an edu next to the ivshmem devices (a route
+	# through the switch) and one on the root bus (no route). A 32-bit
+	# dma_mask: edu's default 28 bits would fold BAR addresses into RAM.
+	-device xio3130-downstream,id=sw0p3,bus=sw0,chassis=5,slot=3
+	-device edu,id=edu0,dma_mask=0xffffffff,bus=sw0p3
+	-device edu,id=edu1,dma_mask=0xffffffff,bus=pcie.0
 )
 
 step "booting the VM, plan '$plan' (console: $run/console.log)"
@@ -73,7 +80,9 @@ if [ "$plan" = shell ]; then
 	"${qemu[@]}"
 	rc=$?
 else
-	timeout --kill-after=10 "$timeout_s" "${qemu[@]}" </dev/null &
+	# QEMU's own messages (edu's "EDU: DMA range ... out of bounds", "hardware
+	# error") go to qemu.log, which the summary judges.
+	timeout --kill-after=10 "$timeout_s" "${qemu[@]}" </dev/null >"$run/qemu.log" 2>&1 &
 	qpid=$!
 	# Follow the guest's own progress lines while it runs.
 	[ "${DEVMEM_VM_FOLLOW:-1}" = 1 ] && tail -n +1 -F --pid="$qpid" "$run/console.log" 2>/dev/null |

@@ -542,14 +542,16 @@ impl Session {
         let len = args.len as usize;
         // CAST: A user address.
         let user = UserSlice::new(UserPtr::from_addr(args.user as usize), len);
-        let mut data = KVVec::from_elem(0u8, len, GFP_KERNEL)?;
         // User memory is copied outside the locks: a fault may take `mmap_lock`, which ranks
         // above a reservation lock.
         let (reader, writer) = user.reader_writer();
-        if to_buf {
+        let mut data = if to_buf {
+            let mut data = KVVec::with_capacity(len, GFP_KERNEL)?;
             reader.read_all(&mut data, GFP_KERNEL)?;
-            data.truncate(len);
-        }
+            data
+        } else {
+            KVVec::from_elem(0u8, len, GFP_KERNEL)?
+        };
         {
             let import = self.import.lock();
             let import = import.as_ref().ok_or(ENOENT)?;

@@ -80,8 +80,10 @@ check)
 	grep -v '^#' /devmem/igt.list | while read -r t; do
 		IGT_FORCE_DRIVER=vkms run "igt-$t" "/usr/libexec/igt-gpu-tools/$t"
 	done
-	# Last: patterns in device memory that the host looks for afterwards.
+	# Last: patterns in device memory that the host looks for afterwards,
+	# written through mmap and by edu's peer-to-peer DMA.
 	run devmem-pattern /devmem/tests/devmem_heap pattern
+	run devmem-pattern-edu /devmem/tests/devmem_p2p pattern
 	show_regions
 	kmemleak_scan
 	;;
