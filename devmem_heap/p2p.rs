@@ -122,7 +122,9 @@ pub(crate) fn map<'a, T: Exporter>(
     // The region's memory goes with its device, at unbind or hot-unplug: only an importer that
     // gives its table back when told to may hold one.
     if !attach.is_revocable() {
-        return Err(MapError::Refused("it cannot be revoked (no invalidate_mappings)"));
+        return Err(MapError::Refused(
+            "it cannot be revoked (no invalidate_mappings)",
+        ));
     }
     let (Some((peer, pdev)), Some(base)) = (peer, base) else {
         return Err(MapError::Refused("the region is not a PCI BAR"));

@@ -45,7 +45,6 @@
 #define STRESS_SECONDS	30
 #define STRESS_PROCS	4
 
-
 static int bufinfo_exporter(unsigned long ino, char *exp, size_t n)
 {
 	char line[512], name[128];

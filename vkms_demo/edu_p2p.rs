@@ -51,8 +51,7 @@ use kernel::{
         MiscDeviceOptions,
         MiscDeviceRegistration, //
     },
-    new_mutex,
-    pci,
+    new_mutex, pci,
     prelude::*,
     scatterlist::SGTable,
     sync::{
@@ -183,7 +182,10 @@ unsafe impl AsBytes for DeviceArgs {}
 kernel::pci_device_table!(
     EDU_TABLE,
     <EduDriver as pci::Driver>::IdInfo,
-    [(pci::DeviceId::from_id(pci::Vendor::from_raw(0x1234), 0x11e8), ())]
+    [(
+        pci::DeviceId::from_id(pci::Vendor::from_raw(0x1234), 0x11e8),
+        ()
+    )]
 );
 
 /// The DMA engine of a bound device: its registers and a bounce buffer in RAM.
@@ -343,7 +345,10 @@ fn locate(sgt: &SGTable, offset: u64) -> Result<(u64, u64)> {
     let mut start = 0u64;
     for e in sgt.iter() {
         if offset < start + e.dma_len() {
-            return Ok((e.dma_address() + (offset - start), start + e.dma_len() - offset));
+            return Ok((
+                e.dma_address() + (offset - start),
+                start + e.dma_len() - offset,
+            ));
         }
         start += e.dma_len();
     }
@@ -401,7 +406,14 @@ impl<T: Counted> Imported<T> {
 
     /// Moves `data.len()` bytes between `data` and `offset` in the buffer, chunk by chunk, each
     /// within one table entry.
-    fn dma(&self, edu: &Edu, engine: &Engine, offset: u64, data: &mut [u8], to_buf: bool) -> Result {
+    fn dma(
+        &self,
+        edu: &Edu,
+        engine: &Engine,
+        offset: u64,
+        data: &mut [u8],
+        to_buf: bool,
+    ) -> Result {
         let mut done = 0usize;
         while done < data.len() {
             let mut locked = self.attachment.lock();
@@ -447,7 +459,14 @@ impl Import {
         }
     }
 
-    fn dma(&self, edu: &Edu, engine: &Engine, offset: u64, data: &mut [u8], to_buf: bool) -> Result {
+    fn dma(
+        &self,
+        edu: &Edu,
+        engine: &Engine,
+        offset: u64,
+        data: &mut [u8],
+        to_buf: bool,
+    ) -> Result {
         match self {
             Self::Revocable(i) => i.dma(edu, engine, offset, data, to_buf),
             Self::Pinned(i) => i.dma(edu, engine, offset, data, to_buf),
@@ -641,7 +660,9 @@ impl MiscSlot {
     fn take() -> Result<Self> {
         let mut taken = MISC_SLOTS.load(Relaxed);
         loop {
-            let slot = (0..MAX_DEVICES).find(|i| taken & (1 << i) == 0).ok_or(ENOSPC)?;
+            let slot = (0..MAX_DEVICES)
+                .find(|i| taken & (1 << i) == 0)
+                .ok_or(ENOSPC)?;
             match MISC_SLOTS.compare_exchange(taken, taken | (1 << slot), Relaxed, Relaxed) {
                 Ok(_) => return Ok(Self(slot)),
                 Err(now) => taken = now,

@@ -30,11 +30,11 @@
 /* Offsets and lengths of EDU_P2P_IOCTL_DMA are multiples of this. */
 #define EDU_P2P_ALIGN		4
 /* The longest EDU_P2P_IOCTL_DMA. */
-#define EDU_P2P_MAX_LEN		(1 << 20)
+#define EDU_P2P_MAX_LEN		0x100000
 
 /* Import flags. */
 /* Attach with invalidate_mappings (revocable); without it, a pinning importer. */
-#define EDU_P2P_REVOCABLE	(1 << 0)
+#define EDU_P2P_REVOCABLE	0x1
 
 struct edu_p2p_import {
 	__s32 fd;		/* in: the dma-buf */
@@ -53,10 +53,10 @@ struct edu_p2p_range {
 };
 
 /* Info flags. */
-#define EDU_P2P_IMPORTED	(1 << 0)	/* the file holds an import */
-#define EDU_P2P_MAPPED		(1 << 1)	/* it has a DMA table now */
-#define EDU_P2P_REVOKED		(1 << 2)	/* invalidated and not mapped again */
-#define EDU_P2P_IS_REVOCABLE	(1 << 3)	/* imported with EDU_P2P_REVOCABLE */
+#define EDU_P2P_IMPORTED	0x1	/* the file holds an import */
+#define EDU_P2P_MAPPED		0x2	/* it has a DMA table now */
+#define EDU_P2P_REVOKED		0x4	/* invalidated and not mapped again */
+#define EDU_P2P_IS_REVOCABLE	0x8	/* imported with EDU_P2P_REVOCABLE */
 
 struct edu_p2p_info {
 	__u64 ranges;		/* in: user pointer to struct edu_p2p_range[], or 0 */

@@ -347,7 +347,9 @@ impl<T: Importer> LockedAttachment<'_, T> {
         if let Some(table) = self.table_slot().take() {
             // SAFETY: `table` was mapped for this attachment in `table.dir` and is unmapped once;
             // the reservation lock is held.
-            unsafe { bindings::dma_buf_unmap_attachment(attach, table.sgt.as_ptr(), table.dir.into()) };
+            unsafe {
+                bindings::dma_buf_unmap_attachment(attach, table.sgt.as_ptr(), table.dir.into())
+            };
             if !T::HAS_INVALIDATE_MAPPINGS {
                 // SAFETY: `map` pinned the buffer for this mapping, under this lock.
                 unsafe { bindings::dma_buf_unpin(attach) };
