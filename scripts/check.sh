@@ -6,7 +6,8 @@
 # to the name of another heap and once to a name too long, which must both be
 # refused cleanly), then prove
 # the harness can fail: one boot loads a KUnit case that must fail, another
-# injects a WARN; each must turn its run red.
+# injects a WARN, a third has edu report a DMA out of bounds in QEMU's
+# output; each must turn its run red.
 # Prints the time each phase took. The last line is the merged summary,
 # "N passed, N failed, N skipped"; exit status is non-zero on any failure.
 set -euo pipefail
@@ -97,6 +98,9 @@ selfcheck selftest-kunit "kunit.filter_glob=devmem_harness_selftest" kunit \
 selfcheck selftest-warn "kunit.enable=0" "" \
 	"WARNING: drivers/misc/lkdtm/[a-z]+\.c:[0-9]+ at lkdtm_WARNING" \
 	"an injected WARN"
+selfcheck selftest-edu "kunit.enable=0" "" \
+	"QEMU reported: .*EDU: DMA range" \
+	"edu's report of an out-of-bounds DMA"
 phase "VM: harness self-check" "$t"
 
 echo "== phases =="

@@ -21,15 +21,21 @@ if ! grep -q "devmem-guest: plan $plan finished" "$run/console.log"; then
 fi
 # The host's side: the message, read out of each ivshmem backing file.
 [ "$plan" = demo ] || exit 0
+show() { # show LOG HOW: each expected pattern, out of the host's backing file
+	grep '^expect ' "$1" | while read -r _ region size off hex; do
+		for img in "$run"/ivshmem*.img; do
+			[ "$(stat -c %s "$img")" = "$size" ] || continue
+			got=$(od -A n -t x1 -j "$off" -N $((${#hex} / 2)) "$img" | tr -d ' \n')
+			printf '%s (region %s) at BAR offset %#x:\n' "${img##*/}" "$region" "$off"
+			od -A x -t x1z -j "$off" -N $((${#hex} / 2)) "$img" | sed 's/^/    /'
+			[ "$got" = "$hex" ] || die "the host sees different bytes in ${img##*/}"
+			echo "    = the bytes $2"
+		done
+	done
+}
 echo
 echo "== on the host: the same bytes in the ivshmem backing files =="
-grep '^expect ' "$run/results/devmem-pattern.log" | while read -r _ region size off hex; do
-	for img in "$run"/ivshmem*.img; do
-		[ "$(stat -c %s "$img")" = "$size" ] || continue
-		got=$(od -A n -t x1 -j "$off" -N $((${#hex} / 2)) "$img" | tr -d ' \n')
-		printf '%s (region %s) at BAR offset %#x:\n' "${img##*/}" "$region" "$off"
-		od -A x -t x1z -j "$off" -N $((${#hex} / 2)) "$img" | sed 's/^/    /'
-		[ "$got" = "$hex" ] || die "the host sees different bytes in ${img##*/}"
-		echo "    = the bytes the guest wrote through mmap"
-	done
-done
+show "$run/results/devmem-pattern.log" "the guest wrote through mmap"
+echo
+echo "== on the host: the bytes edu wrote by peer-to-peer DMA =="
+show "$run/results/devmem-pattern-edu.log" "edu wrote through the heap's DMA table"

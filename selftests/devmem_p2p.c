@@ -21,6 +21,9 @@
  * heap and prints, for the host to find in the device's backing file:
  *   expect <region> <region size> <offset in the BAR> <pattern in hex>
  * The buffers stay allocated until power-off.
+ *
+ * With the argument "edu-out-of-bounds" it makes edu fail in QEMU, for the
+ * harness self-check.
  */
 
 #include <errno.h>
@@ -623,12 +626,39 @@ fail:
 	return 1;
 }
 
+/*
+ * "edu-out-of-bounds" mode, for the harness self-check only: starts a
+ * transfer that ends at the end of edu's internal buffer, through the BAR's
+ * sysfs resource, behind the driver's back. QEMU 7.2 reports it ("EDU: DMA
+ * range ... out of bounds") and stops, which must fail the run.
+ */
+static int edu_out_of_bounds(void)
+{
+	char path[96];
+	volatile unsigned int *regs;
+	int fd;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource0", peer.pci);
+	fd = open(path, O_RDWR | O_SYNC);
+	regs = fd < 0 ? MAP_FAILED : mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (regs == MAP_FAILED)
+		return 1;
+	regs[0x80 / 4] = 0;		/* source: guest RAM */
+	regs[0x88 / 4] = 0x40000;	/* destination: the internal buffer */
+	regs[0x90 / 4] = 4096;		/* the whole of it */
+	regs[0x98 / 4] = 1;		/* run */
+	sleep(2);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	int i;
 
 	find_regions();
 	find_edus();
+	if (argc > 1 && !strcmp(argv[1], "edu-out-of-bounds"))
+		return edu_out_of_bounds();
 	if (argc > 1 && !strcmp(argv[1], "pattern")) {
 		int pipefd[2];
 		char status = '1';

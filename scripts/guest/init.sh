@@ -94,6 +94,11 @@ demo)
 	/devmem/tests/devmem_heap pattern "devmem-heap: hello from device memory!" \
 		>"$R/devmem-pattern.log"
 	cat "$R/devmem-pattern.log"
+	say "having edu copy a message into a buffer of each heap, by peer-to-peer DMA"
+	/devmem/tests/devmem_p2p pattern "devmem-heap: hello from edu, by peer-to-peer DMA!" \
+		>"$R/devmem-pattern-edu.log"
+	cat "$R/devmem-pattern-edu.log"
+	dmesg | grep -E 'edu_p2p' | sed 's/^/  /'
 	show_regions
 	;;
 names)
@@ -149,6 +154,10 @@ names-long)
 selftest-kunit)
 	# The failing KUnit suite lives in a module, loaded only here.
 	insmod /devmem/modules/devmem_harness_selftest.ko
+	;;
+selftest-edu)
+	# edu DMA past its internal buffer: QEMU reports it and stops.
+	/devmem/tests/devmem_p2p edu-out-of-bounds
 	;;
 selftest-warn)
 	insmod /devmem/modules/lkdtm.ko
