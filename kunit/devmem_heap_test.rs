@@ -25,6 +25,7 @@ use core::{
     ptr::NonNull,
     sync::atomic::{
         AtomicBool,
+        AtomicU32,
         Ordering::Relaxed, //
     },
 };
@@ -36,8 +37,11 @@ use kernel::{
     dma::DataDirection,
     dma_buf::{
         DmaBuf,
+        DynamicAttachment,
         Exported,
         FdFlags,
+        Importer,
+        LockedAttachment,
         VmapAddr, //
     },
     faux,
@@ -482,6 +486,50 @@ mod cases {
         // CPU access waits for nothing here and succeeds.
         buf.begin_cpu_access(DataDirection::FromDevice)?;
         buf.end_cpu_access(DataDirection::FromDevice)?;
+        Ok(())
+    }
+
+    /// A revocable dynamic importer that counts invalidations.
+    struct Counting(AtomicU32);
+
+    #[vtable]
+    impl Importer for Counting {
+        const PEER2PEER: bool = true;
+
+        fn invalidate_mappings(attach: &mut LockedAttachment<'_, Self>) {
+            attach.unmap();
+            attach.importer().0.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// A dynamic importer of peer-to-peer memory that cannot be revoked.
+    struct Unrevocable;
+
+    #[vtable]
+    impl Importer for Unrevocable {
+        const PEER2PEER: bool = true;
+    }
+
+    #[test]
+    fn dynamic_importers_and_withdrawal() -> Result {
+        let f = Fixture::new(c"kunit-dynamic", SZ_64K, Alignment::new::<SZ_4K>())?;
+        let buf = f.alloc(PAGE_SIZE, Placement::Contiguous)?;
+        let importer = faux::Registration::new(c"kunit-dynamic-importer", None)?;
+        let dev = importer.as_ref().as_ref();
+        let dma_buf = || Exported::into_dma_buf(buf.clone());
+        let revocable = DynamicAttachment::new(dma_buf(), dev, Counting(AtomicU32::new(0)))?;
+        let pinned = DynamicAttachment::new(dma_buf(), dev, Unrevocable)?;
+        // Neither gets a table of system memory: the pinned one for not being revocable, the
+        // other for the region not being a BAR. Both are counted.
+        let dir = DataDirection::Bidirectional;
+        assert_eq!(pinned.lock().map(dir).err(), Some(EOPNOTSUPP));
+        assert_eq!(revocable.lock().map(dir).err(), Some(EOPNOTSUPP));
+        assert_eq!(f.region.refused_maps(), 2);
+        // Withdrawal tells the revocable importer, once; a new mapping finds the region gone.
+        f.region.unregister();
+        assert_eq!(revocable.importer().0.load(Relaxed), 1);
+        assert_eq!(revocable.lock().map(dir).err(), Some(ENODEV));
+        assert_eq!(f.region.refused_maps(), 2);
         Ok(())
     }
 
