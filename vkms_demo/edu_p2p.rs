@@ -17,6 +17,7 @@
 //! transfer in flight and no DMA ever uses a table once it is given back.
 
 use core::sync::atomic::{
+    AtomicBool,
     AtomicU32,
     AtomicU64,
     Ordering::Relaxed, //
@@ -261,13 +262,16 @@ struct Edu {
     sessions: Mutex<KVec<Arc<Session>>>,
     /// Transfers run, for the uAPI.
     transfers: AtomicU64,
+    /// Set when unbinding starts: a request in progress stops at its next chunk.
+    stopping: AtomicBool,
 }
 
 impl Edu {
     /// Stops the device: no new import or transfer, and every import dropped (unmapped and
     /// detached).
     fn shut_down(&self) {
-        // Waits for the transfer in flight, if any.
+        self.stopping.store(true, Relaxed);
+        // Waits for the request in progress, which stops at its next chunk.
         self.engine.lock().take();
         let sessions = core::mem::take(&mut *self.sessions.lock());
         for session in sessions.iter() {
@@ -416,6 +420,13 @@ impl<T: Counted> Imported<T> {
     ) -> Result {
         let mut done = 0usize;
         while done < data.len() {
+            // A long request stops for a signal, and for unbinding, between chunks.
+            if current!().signal_pending() {
+                return Err(ERESTARTSYS);
+            }
+            if edu.stopping.load(Relaxed) {
+                return Err(ENODEV);
+            }
             let mut locked = self.attachment.lock();
             if locked.table().is_none() {
                 // Invalidated: map again, as a dynamic importer must before further DMA.
@@ -716,6 +727,7 @@ impl pci::Driver for EduDriver {
                     engine <- new_mutex!(Some(Engine { bar, bounce })),
                     sessions <- new_mutex!(KVec::new()),
                     transfers: AtomicU64::new(0),
+                    stopping: AtomicBool::new(false),
                 }),
                 GFP_KERNEL,
             )?;
