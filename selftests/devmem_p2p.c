@@ -634,8 +634,16 @@ fail:
  */
 static int edu_out_of_bounds(void)
 {
+	/* Register writes in this order, each a single 32-bit store. */
+	static const unsigned int writes[][2] = {
+		{ 0x80, 0 },		/* source: guest RAM */
+		{ 0x88, 0x40000 },	/* destination: the internal buffer */
+		{ 0x90, 4096 },		/* the whole of it */
+		{ 0x98, 1 },		/* run */
+	};
 	char path[96];
-	volatile unsigned int *regs;
+	unsigned int *regs;
+	size_t i;
 	int fd;
 
 	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource0", peer.pci);
@@ -643,10 +651,8 @@ static int edu_out_of_bounds(void)
 	regs = fd < 0 ? MAP_FAILED : mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (regs == MAP_FAILED)
 		return 1;
-	regs[0x80 / 4] = 0;		/* source: guest RAM */
-	regs[0x88 / 4] = 0x40000;	/* destination: the internal buffer */
-	regs[0x90 / 4] = 4096;		/* the whole of it */
-	regs[0x98 / 4] = 1;		/* run */
+	for (i = 0; i < sizeof(writes) / sizeof(writes[0]); i++)
+		__atomic_store_n(&regs[writes[i][0] / 4], writes[i][1], __ATOMIC_SEQ_CST);
 	sleep(2);
 	return 0;
 }
