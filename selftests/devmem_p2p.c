@@ -651,7 +651,7 @@ static int edu_out_of_bounds(void)
 	regs = fd < 0 ? MAP_FAILED : mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (regs == MAP_FAILED)
 		return 1;
-	for (i = 0; i < sizeof(writes) / sizeof(writes[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(writes); i++)
 		__atomic_store_n(&regs[writes[i][0] / 4], writes[i][1], __ATOMIC_SEQ_CST);
 	sleep(2);
 	return 0;
