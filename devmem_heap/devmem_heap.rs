@@ -34,7 +34,8 @@
 //! 2. the backend slot of a heap (`kernel::dma_heap::Heap`);
 //! 3. a region's `withdrawal`, held across a whole withdrawal;
 //! 4. a buffer's reservation lock, taken by the dma-buf core around `map_dma_buf`, `vmap` and
-//!    their inverses;
+//!    their inverses, and by withdrawal to invalidate importers' mappings (their
+//!    `invalidate_mappings` runs under 3 and 4, so it must take neither these nor 1–2);
 //! 5. a buffer's `vmap` state;
 //! 6. a region's `ledger`; withdrawal takes references to live buffers under it, and zaps
 //!    their user mappings (the dma-buf file's `i_mmap_rwsem`) after dropping it;

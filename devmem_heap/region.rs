@@ -242,7 +242,7 @@ impl Region {
             }),
             Err(e) => dev_err!(
                 self.dev,
-                "devmem-heap: {}: user mappings not zapped ({e:?})\n",
+                "devmem-heap: {}: importers not told, user mappings not zapped ({e:?})\n",
                 self.name()
             ),
         }

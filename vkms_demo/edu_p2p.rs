@@ -33,8 +33,7 @@ use kernel::{
     dma_buf::{
         DmaBuf,
         DynamicAttachment,
-        Importer,
-        LockedAttachment, //
+        Importer, //
     },
     fs::File,
     io::{
@@ -109,11 +108,12 @@ const MISC_NAMES: [&CStr; MAX_DEVICES] = [c"edu_p2p0", c"edu_p2p1", c"edu_p2p2",
 static MISC_SLOTS: AtomicU32 = AtomicU32::new(0);
 
 // The uAPI, as in `edu_p2p_uapi.h`.
-const IOCTL_IMPORT: u32 = _IOW::<ImportArgs>('E' as u32, 1);
-const IOCTL_INFO: u32 = _IOWR::<InfoArgs>('E' as u32, 2);
-const IOCTL_DMA: u32 = _IOW::<DmaArgs>('E' as u32, 3);
-const IOCTL_DROP: u32 = _IO('E' as u32, 4);
-const IOCTL_DEVICE: u32 = _IOR::<DeviceArgs>('E' as u32, 5);
+const IOCTL_BASE: u32 = 0xED;
+const IOCTL_IMPORT: u32 = _IOW::<ImportArgs>(IOCTL_BASE, 1);
+const IOCTL_INFO: u32 = _IOWR::<InfoArgs>(IOCTL_BASE, 2);
+const IOCTL_DMA: u32 = _IOW::<DmaArgs>(IOCTL_BASE, 3);
+const IOCTL_DROP: u32 = _IO(IOCTL_BASE, 4);
+const IOCTL_DEVICE: u32 = _IOR::<DeviceArgs>(IOCTL_BASE, 5);
 
 const IMPORT_REVOCABLE: u32 = 1 << 0;
 const INFO_IMPORTED: u32 = 1 << 0;
@@ -193,12 +193,17 @@ kernel::pci_device_table!(
 struct Engine {
     bar: pci::DevresBar<BAR0_SIZE>,
     bounce: Coherent<[u8]>,
+    /// A transfer timed out: the device may still be moving bytes, so it is used no more.
+    wedged: AtomicBool,
 }
 
 impl Engine {
     /// Runs one transfer of `len` bytes from `src` to `dst`, one of them the internal buffer,
     /// and waits for it.
     fn transfer(&self, edu: &Edu, src: u64, dst: u64, len: usize, cmd: u32) -> Result {
+        if self.wedged.load(Relaxed) {
+            return Err(EIO);
+        }
         // CAST: `len` is at most `CHUNK`.
         let count = len as u32;
         // The BAR takes 32-bit accesses, which set a whole address register: with a 32-bit DMA
@@ -224,15 +229,22 @@ impl Engine {
             Delta::from_millis(1),
             TRANSFER_TIMEOUT,
         )
-        .inspect_err(|e| dev_err!(edu.pdev, "DMA transfer did not finish: {e:?}\n"))?;
+        .inspect_err(|e| {
+            self.wedged.store(true, Relaxed);
+            dev_err!(
+                edu.pdev,
+                "DMA transfer did not finish ({e:?}): device not used again\n"
+            );
+        })?;
         Ok(())
     }
 
     /// Moves `data` (at most [`CHUNK`] bytes) into the internal buffer, through the bounce
     /// buffer.
     fn load(&self, edu: &Edu, data: &[u8]) -> Result {
-        // SAFETY: The engine is used under its lock and the device is idle: no transfer is in
-        // flight, so nothing else reads or writes the bounce buffer.
+        // SAFETY: The engine is used under its lock and the device is idle: every transfer
+        // finished (one that did not wedged the engine), so nothing else reads or writes the
+        // bounce buffer.
         let bounce = unsafe { self.bounce.as_mut() };
         bounce[..data.len()].copy_from_slice(data);
         let bounce = self.bounce.dma_address();
@@ -280,8 +292,8 @@ impl Edu {
     }
 }
 
-/// The importer operations: count invalidations and give the table back at once. Transfers
-/// hold the reservation lock, so none is in flight when this runs.
+/// The importer operations: count invalidations; the table goes right after. Transfers hold the
+/// reservation lock, so none is in flight when this runs.
 struct Revocable {
     invalidations: AtomicU32,
 }
@@ -290,9 +302,8 @@ struct Revocable {
 impl Importer for Revocable {
     const PEER2PEER: bool = true;
 
-    fn invalidate_mappings(attach: &mut LockedAttachment<'_, Self>) {
-        attach.unmap();
-        attach.importer().invalidations.fetch_add(1, Relaxed);
+    fn invalidate_mappings(&self) {
+        self.invalidations.fetch_add(1, Relaxed);
     }
 }
 
@@ -360,8 +371,14 @@ fn locate(sgt: &SGTable, offset: u64) -> Result<(u64, u64)> {
 }
 
 impl<T: Counted> Imported<T> {
-    fn new(edu: &Edu, buf: ARef<DmaBuf>, importer: T, mask: u64) -> Result<Self> {
-        let attachment = DynamicAttachment::new(buf, edu.pdev.as_ref(), importer)?;
+    /// Attaches `buf` to the device and maps it. `engine` is the device's engine, locked: the
+    /// device is bound.
+    fn new(edu: &Edu, _engine: &Engine, buf: ARef<DmaBuf>, importer: T, mask: u64) -> Result<Self> {
+        let dev: &kernel::device::Device = edu.pdev.as_ref();
+        // SAFETY: The engine exists, and is locked by the caller, only while the device is
+        // bound: unbinding takes it under the same lock before the device is unbound.
+        let dev = unsafe { dev.as_bound() };
+        let attachment = DynamicAttachment::new(buf, dev, importer)?;
         {
             let mut locked = attachment.lock();
             let sgt = locked.map(DataDirection::Bidirectional)?;
@@ -512,17 +529,15 @@ impl Session {
         }
         // Held across the import: unbinding waits for it, then drops it with the others.
         let engine = self.edu.engine.lock();
-        if engine.is_none() {
-            return Err(ENODEV);
-        }
+        let engine = engine.as_ref().ok_or(ENODEV)?;
         let edu = &*self.edu;
         *slot = Some(if args.flags & IMPORT_REVOCABLE != 0 {
             let importer = Revocable {
                 invalidations: AtomicU32::new(0),
             };
-            Import::Revocable(Imported::new(edu, buf, importer, mask)?)
+            Import::Revocable(Imported::new(edu, engine, buf, importer, mask)?)
         } else {
-            Import::Pinned(Imported::new(edu, buf, Pinned, mask)?)
+            Import::Pinned(Imported::new(edu, engine, buf, Pinned, mask)?)
         });
         Ok(())
     }
@@ -530,15 +545,20 @@ impl Session {
     fn info(&self, arg: UserPtr) -> Result {
         let (mut reader, mut writer) =
             UserSlice::new(arg, core::mem::size_of::<InfoArgs>()).reader_writer();
-        let mut info: InfoArgs = reader.read()?;
+        let request: InfoArgs = reader.read()?;
+        // Only the two inputs are kept; no ranges without a place to put them.
+        let mut info = InfoArgs {
+            ranges: request.ranges,
+            max_ranges: if request.ranges == 0 {
+                0
+            } else {
+                request.max_ranges
+            },
+            ..InfoArgs::default()
+        };
         let mut ranges = KVec::new();
         if let Some(import) = &*self.import.lock() {
             import.info(&mut info, &mut ranges)?;
-        } else {
-            info.flags = 0;
-            info.entries = 0;
-            info.size = 0;
-            info.invalidations = 0;
         }
         info.dma_mask = Self::DMA_MASK;
         info.transfers = self.edu.transfers.load(Relaxed);
@@ -692,12 +712,14 @@ impl Drop for MiscSlot {
 struct EduDriver;
 
 /// A bound device: its state, and its misc device under a name of its own.
+///
+/// Fields drop in order: the misc device goes first, so that no `open` can run on the rest.
 #[pin_data]
 struct EduData {
-    edu: Arc<Edu>,
     #[pin]
     misc: MiscDeviceRegistration<Session>,
-    /// Dropped after `misc`: the name is free only once the misc device is gone.
+    edu: Arc<Edu>,
+    /// The misc device's name, free once it is gone.
     _slot: MiscSlot,
 }
 
@@ -724,7 +746,11 @@ impl pci::Driver for EduDriver {
             let edu = Arc::pin_init(
                 try_pin_init!(Edu {
                     pdev: pdev.into(),
-                    engine <- new_mutex!(Some(Engine { bar, bounce })),
+                    engine <- new_mutex!(Some(Engine {
+                        bar,
+                        bounce,
+                        wedged: AtomicBool::new(false),
+                    })),
                     sessions <- new_mutex!(KVec::new()),
                     transfers: AtomicU64::new(0),
                     stopping: AtomicBool::new(false),
@@ -734,8 +760,8 @@ impl pci::Driver for EduDriver {
             let name = MISC_NAMES[slot.0];
             dev_info!(pdev, "edu: {DMA_BITS}-bit DMA, /dev/{}\n", name.to_str()?);
             Ok(try_pin_init!(EduData {
-                edu,
                 misc <- MiscDeviceRegistration::register(MiscDeviceOptions { name }),
+                edu,
                 _slot: slot,
             }))
         })

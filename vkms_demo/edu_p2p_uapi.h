@@ -15,9 +15,10 @@
  * flags, non-zero padding, a zero, unaligned or too long length, a range
  * past the buffer, or a table entry outside the device's DMA mask (nothing
  * is imported then); EBUSY for a second import; ENOENT for DMA or DROP
- * without an import; ENODEV once the device is unbound, or when the buffer's
- * mapping is revoked and cannot be made again; the exporter's errno when it
- * refuses the mapping (for example EOPNOTSUPP).
+ * without an import (unbinding the device drops every import); ENODEV for an
+ * import once the device is unbound, or for DMA when the buffer's mapping is
+ * revoked and cannot be made again; EIO once a transfer has timed out; the
+ * exporter's errno when it refuses the mapping (for example EOPNOTSUPP).
  */
 #ifndef EDU_P2P_UAPI_H
 #define EDU_P2P_UAPI_H
@@ -60,7 +61,7 @@ struct edu_p2p_range {
 
 struct edu_p2p_info {
 	__u64 ranges;		/* in: user pointer to struct edu_p2p_range[], or 0 */
-	__u32 max_ranges;	/* in: room there */
+	__u32 max_ranges;	/* in: room there (ignored if ranges is 0) */
 	__u32 entries;		/* out: table entries (all, even past max_ranges) */
 	__u64 size;		/* out: the buffer's size */
 	__u64 dma_mask;		/* out: the device's DMA mask */
@@ -85,10 +86,11 @@ struct edu_p2p_device {
 	char pci_name[32];	/* out: the edu device's PCI address */
 };
 
-#define EDU_P2P_IOCTL_IMPORT	_IOW('E', 1, struct edu_p2p_import)
-#define EDU_P2P_IOCTL_INFO	_IOWR('E', 2, struct edu_p2p_info)
-#define EDU_P2P_IOCTL_DMA	_IOW('E', 3, struct edu_p2p_dma)
-#define EDU_P2P_IOCTL_DROP	_IO('E', 4)
-#define EDU_P2P_IOCTL_DEVICE	_IOR('E', 5, struct edu_p2p_device)
+#define EDU_P2P_IOCTL_BASE	0xED
+#define EDU_P2P_IOCTL_IMPORT	_IOW(EDU_P2P_IOCTL_BASE, 1, struct edu_p2p_import)
+#define EDU_P2P_IOCTL_INFO	_IOWR(EDU_P2P_IOCTL_BASE, 2, struct edu_p2p_info)
+#define EDU_P2P_IOCTL_DMA	_IOW(EDU_P2P_IOCTL_BASE, 3, struct edu_p2p_dma)
+#define EDU_P2P_IOCTL_DROP	_IO(EDU_P2P_IOCTL_BASE, 4)
+#define EDU_P2P_IOCTL_DEVICE	_IOR(EDU_P2P_IOCTL_BASE, 5, struct edu_p2p_device)
 
 #endif /* EDU_P2P_UAPI_H */

@@ -10,16 +10,22 @@
 //! as another device's BAR, reached by bus address), and, optionally, what it does when the
 //! exporter invalidates its mappings, because the memory moves or goes away. An importer that
 //! implements [`Importer::invalidate_mappings`] is *revocable* (`dma_buf_attach_revocable()`):
-//! it promises to stop its DMA and unmap within bounded time. Exporters of memory that can
-//! disappear, such as a hot-pluggable device's BAR, hand tables only to revocable importers.
+//! it stops its DMA when told, and its table is unmapped right after. Exporters of memory that
+//! can disappear, such as a hot-pluggable device's BAR, hand tables only to revocable
+//! importers.
 //!
 //! A [`DynamicAttachment`] holds at most one mapping, and only under the buffer's reservation
 //! lock: [`DynamicAttachment::lock`] takes the lock and returns a [`LockedAttachment`], through
-//! which the importer maps, reads the table and unmaps. [`Importer::invalidate_mappings`] gets a
-//! [`LockedAttachment`] too, under the lock the core holds. The table is therefore never seen
-//! without the lock, and an invalidation never races with a mapping being made or used. An
-//! importer whose device works on the table only while it holds the lock needs nothing else to
-//! stop its DMA when it is told to.
+//! which the importer maps, reads the table and unmaps. An invalidation runs under the same
+//! lock: [`Importer::invalidate_mappings`] is called, then the table is unmapped. The table is
+//! therefore never seen without the lock, and an invalidation never races with a mapping being
+//! made or used. An importer whose device finishes its work on the table before it drops the
+//! lock (a synchronous engine) needs nothing else to stop its DMA when told to; one that queues
+//! work and drops the lock must add a fence for it to the buffer's reservation object, which the
+//! exporter waits for.
+//!
+//! Dropping a [`DynamicAttachment`] takes the reservation lock to unmap: it must not be dropped
+//! with that lock held.
 //!
 //! A non-revocable dynamic importer (no [`Importer::invalidate_mappings`]) pins the buffer while
 //! it holds a mapping (`dma_buf_pin()`), so that the exporter cannot move it.
@@ -43,7 +49,6 @@
 //!         Exporter,
 //!         FdFlags,
 //!         Importer,
-//!         LockedAttachment,
 //!         NoSgTable, //
 //!     },
 //!     faux,
@@ -65,10 +70,9 @@
 //! impl Importer for Revocable {
 //!     const PEER2PEER: bool = true;
 //!
-//!     fn invalidate_mappings(attach: &mut LockedAttachment<'_, Self>) {
-//!         // Stop using the table, then give it back.
-//!         attach.unmap();
-//!         attach.importer().invalidations.fetch_add(1, Relaxed);
+//!     fn invalidate_mappings(&self) {
+//!         // Nothing to stop: DMA only runs under the lock. The table goes after this.
+//!         self.invalidations.fetch_add(1, Relaxed);
 //!     }
 //! }
 //!
@@ -114,7 +118,10 @@ use super::{
 };
 use crate::{
     bindings,
-    device::Device,
+    device::{
+        Bound,
+        Device, //
+    },
     dma::DataDirection,
     error::{
         from_err_ptr,
@@ -147,10 +154,14 @@ pub trait Importer: Sized + Send + Sync {
     /// or is revoked.
     ///
     /// Runs with the reservation lock held, the one the importer maps and uses its table under.
-    /// The importer must stop DMA through its table and [`LockedAttachment::unmap`] it, here or
-    /// within bounded time, and map again before further DMA. Implementing this makes the
-    /// attachment revocable; leaving it out makes the importer pin the buffer while mapped.
-    fn invalidate_mappings(_attach: &mut LockedAttachment<'_, Self>) {
+    /// The importer stops DMA through its table (work it cannot stop at once must be covered by a
+    /// fence in the buffer's reservation object); when this returns, the table is unmapped. The
+    /// importer maps again before further DMA, which may fail if the memory is gone.
+    /// Implementing this makes the attachment revocable; leaving it out makes the importer pin
+    /// the buffer while mapped.
+    ///
+    /// It must not take locks that rank above the reservation lock, nor the exporter's.
+    fn invalidate_mappings(&self) {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 }
@@ -202,7 +213,14 @@ impl<T: Importer> DynamicAttachment<T> {
     /// Attaches `dev` to `buf` as a dynamic importer with the operations of `T`.
     ///
     /// Returns the exporter's error if it refuses the device.
-    pub fn new<E>(buf: ARef<DmaBuf>, dev: &Device, importer: impl PinInit<T, E>) -> Result<Self>
+    ///
+    /// `dev` is bound: its driver makes DMA mappings through the attachment, and must drop it
+    /// before unbinding.
+    pub fn new<E>(
+        buf: ARef<DmaBuf>,
+        dev: &Device<Bound>,
+        importer: impl PinInit<T, E>,
+    ) -> Result<Self>
     where
         Error: From<E>,
     {
@@ -215,9 +233,9 @@ impl<T: Importer> DynamicAttachment<T> {
         )?;
         let ops: &'static bindings::dma_buf_attach_ops = &ImporterVTable::<T>::OPS;
         let priv_ = core::ptr::from_ref::<State<T>>(&state).cast_mut().cast();
-        // SAFETY: `buf` and `dev` are valid and referenced by the attachment for as long as it is
-        // attached; `ops` is static; `priv_` points to `state`, which is pinned and dropped only
-        // after the attachment is detached.
+        // SAFETY: `buf` and `dev` are valid, and the `DynamicAttachment` made here holds
+        // references to both for as long as it is attached; `ops` is static; `priv_` points to
+        // `state`, which is pinned and dropped only after the attachment is detached.
         let ptr = from_err_ptr(unsafe {
             bindings::dma_buf_dynamic_attach(buf.as_raw(), dev.as_raw(), ops, priv_)
         })?;
@@ -275,8 +293,8 @@ impl<T: Importer> Drop for DynamicAttachment<T> {
 ///
 /// # Invariants
 ///
-/// The reservation lock of `attach`'s buffer is held for `'a`, by `_guard` or, in
-/// [`Importer::invalidate_mappings`], by the core. `state` is the attachment's `importer_priv`.
+/// The reservation lock of `attach`'s buffer is held for `'a`, by `_guard` or, during an
+/// invalidation, by the core. `state` is the attachment's `importer_priv`.
 pub struct LockedAttachment<'a, T: Importer> {
     attach: &'a Attachment,
     state: &'a State<T>,
@@ -379,11 +397,12 @@ impl<T: Importer> LockedAttachment<'_, T> {
                 forever,
             )
         };
-        if ret < 0 {
+        match ret {
             // CAST: A negative return is an errno, which fits an `i32`.
-            to_result(ret as i32)
-        } else {
-            Ok(())
+            r if r < 0 => to_result(r as i32),
+            // Not with an infinite timeout; never report success for it.
+            0 => Err(ETIMEDOUT),
+            _ => Ok(()),
         }
     }
 }
@@ -400,6 +419,9 @@ impl<T: Importer> ImporterVTable<T> {
         },
     };
 
+    /// Tells the importer, then unmaps its table: a revocable importer never keeps one past an
+    /// invalidation.
+    ///
     /// # Safety
     ///
     /// `attach` must be an attachment made by [`DynamicAttachment::new`] with these operations,
@@ -407,6 +429,7 @@ impl<T: Importer> ImporterVTable<T> {
     unsafe extern "C" fn invalidate_mappings(attach: *mut bindings::dma_buf_attachment) {
         // SAFETY: `importer_priv` is the attachment's `State<T>`, alive while it is attached.
         let state = unsafe { &*(*attach).importer_priv.cast::<State<T>>() };
+        T::invalidate_mappings(&state.importer);
         // INVARIANT: The core calls `invalidate_mappings` with the reservation lock held.
         let mut locked = LockedAttachment {
             // SAFETY: The attachment stays attached while the core calls its operations.
@@ -415,6 +438,6 @@ impl<T: Importer> ImporterVTable<T> {
             _guard: None,
             _not_send: NotThreadSafe,
         };
-        T::invalidate_mappings(&mut locked);
+        locked.unmap();
     }
 }
