@@ -4,9 +4,10 @@
 //!
 //! - `attach` accepts every importer: vgem and vkms attach without mapping and then use
 //!   `vmap` or `mmap`.
-//! - `map_dma_buf` gives peer-to-peer importers with a route a DMA-only table of bus addresses
-//!   and refuses everyone else with `EOPNOTSUPP` and a rate-limited log line (see
+//! - `map_dma_buf` gives revocable peer-to-peer importers with a route a DMA-only table of bus
+//!   addresses and refuses everyone else with `EOPNOTSUPP` and a rate-limited log line (see
 //!   [`crate::p2p`]). No importer ever gets `struct page`s, which device memory does not have.
+//!   Withdrawal invalidates the tables (`Region::withdraw`).
 //! - `mmap` maps on demand (see [`crate::fault`]), write-combined by default, shared only.
 //! - `vmap` returns an I/O memory mapping.
 //! - no `begin_cpu_access`/`end_cpu_access`: write-combined and uncached mappings need no cache

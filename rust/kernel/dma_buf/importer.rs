@@ -8,6 +8,10 @@
 //! Each step is an RAII object that undoes itself on drop: [`ImporterAttachment`] detaches,
 //! [`ImporterMapping`] unmaps the DMA mapping, [`Vmap`] unmaps the kernel mapping.
 //!
+//! These are static importers: their mappings pin the buffer and cannot be revoked. Importers
+//! that map under the reservation lock and give their mappings up when told to are dynamic
+//! importers, in [`dynamic`](super::dynamic).
+//!
 //! # Examples
 //!
 //! An importer of a buffer of system memory: it attaches a faux device, is refused a DMA
