@@ -597,9 +597,9 @@ static void test_stress(void)
 
 /*
  * "pattern" mode: see the top of the file. Runs in a child that keeps the
- * buffers allocated until power-off; reports 0 or 1 on @status_fd.
+ * buffers allocated until power-off (pattern_mode()); returns 0 or 1.
  */
-static int write_patterns(int status_fd, const char *text)
+static int write_patterns(const char *text)
 {
 	int i, j;
 
@@ -611,7 +611,6 @@ static int write_patterns(int status_fd, const char *text)
 		/* 64-byte aligned: the pattern never crosses a page. */
 		unsigned long long at = ((size_t)rand() % (size - 64)) & ~63ULL;
 		unsigned char pat[64], *p;
-		long long off;
 		int fd = heap_alloc(heap, size, O_RDWR, 0);
 
 		if (fd < 0)
@@ -626,24 +625,12 @@ static int write_patterns(int status_fd, const char *text)
 		memcpy(p + at, pat, sizeof(pat));
 		munmap(p, size);
 		/* Where the pattern landed in the region, by debugfs. */
-		off = region_offset(r->name, ino_of(fd), at);
-		if (off < 0 || region_offset(r->name, ino_of(fd), at + 63) != off + 63)
+		if (print_expect(r, fd, at, pat, sizeof(pat)))
 			goto fail;
-		printf("expect %s %llu %lld ", r->name, r->size, off);
-		for (j = 0; j < (int)sizeof(pat); j++)
-			printf("%02x", pat[j]);
-		printf("\n");
 		/* Leak the fd on purpose: the bytes stay there until power-off. */
 	}
-	fflush(stdout);
-	if (write(status_fd, "0", 1) != 1)
-		return 1;
-	close(status_fd);
-	pause();
 	return 0;
 fail:
-	if (write(status_fd, "1", 1) != 1)
-		return 1;
 	return 1;
 }
 
@@ -652,23 +639,8 @@ int main(int argc, char **argv)
 	int i;
 
 	find_regions();
-	if (argc > 1 && !strcmp(argv[1], "pattern")) {
-		if (!nregions)
-			return 1;
-		int pipefd[2];
-		char status = '1';
-
-		if (pipe(pipefd))
-			return 1;
-		if (fork() == 0) {
-			close(pipefd[0]);
-			return write_patterns(pipefd[1], argc > 2 ? argv[2] : NULL);
-		}
-		close(pipefd[1]);
-		if (read(pipefd[0], &status, 1) != 1)
-			return 1;
-		return status != '0';
-	}
+	if (argc > 1 && !strcmp(argv[1], "pattern"))
+		return !nregions || pattern_mode(write_patterns, argc > 2 ? argv[2] : NULL);
 
 	ksft_print_header();
 	if (!nregions)

@@ -601,9 +601,9 @@ static void test_concurrency(const struct region *r)
 
 /*
  * "pattern" mode: see the top of the file. Runs in a child that keeps the
- * buffers until power-off; reports 0 or 1 on @status_fd.
+ * buffers until power-off (pattern_mode()); returns 0 or 1.
  */
-static int write_patterns(int status_fd, const char *text)
+static int write_patterns(const char *text)
 {
 	int i, c, j, edu = edu_open(&peer);
 
@@ -616,7 +616,6 @@ static int write_patterns(int status_fd, const char *text)
 			unsigned long long at = ((size_t)rand() % (size - 64)) & ~63ULL;
 			int heap = open_heap(r->name, c), fd;
 			unsigned char pat[64], *p;
-			long long off;
 
 			fd = heap >= 0 ? heap_alloc(heap, size, O_RDWR, 0) : -1;
 			if (fd < 0 || edu < 0)
@@ -633,26 +632,14 @@ static int write_patterns(int status_fd, const char *text)
 			if (p == MAP_FAILED || memcmp(p + at, pat, sizeof(pat)))
 				goto fail;
 			munmap(p, size);
-			off = region_offset(r->name, ino_of(fd), at);
-			if (off < 0 || region_offset(r->name, ino_of(fd), at + 63) != off + 63)
+			if (print_expect(r, fd, at, pat, sizeof(pat)))
 				goto fail;
-			printf("expect %s %llu %lld ", r->name, r->size, off);
-			for (j = 0; j < (int)sizeof(pat); j++)
-				printf("%02x", pat[j]);
-			printf("\n");
 			/* Leak the fd on purpose: the bytes stay until power-off. */
 			close(heap);
 		}
 	}
-	fflush(stdout);
-	if (write(status_fd, "0", 1) != 1)
-		return 1;
-	close(status_fd);
-	pause();
 	return 0;
 fail:
-	if (write(status_fd, "1", 1) != 1)
-		return 1;
 	return 1;
 }
 
@@ -695,21 +682,9 @@ int main(int argc, char **argv)
 	find_edus();
 	if (argc > 1 && !strcmp(argv[1], "edu-out-of-bounds"))
 		return edu_out_of_bounds();
-	if (argc > 1 && !strcmp(argv[1], "pattern")) {
-		int pipefd[2];
-		char status = '1';
-
-		if (!nregions || !peer.pci[0] || pipe(pipefd))
-			return 1;
-		if (fork() == 0) {
-			close(pipefd[0]);
-			return write_patterns(pipefd[1], argc > 2 ? argv[2] : NULL);
-		}
-		close(pipefd[1]);
-		if (read(pipefd[0], &status, 1) != 1)
-			return 1;
-		return status != '0';
-	}
+	if (argc > 1 && !strcmp(argv[1], "pattern"))
+		return !nregions || !peer.pci[0] ||
+		       pattern_mode(write_patterns, argc > 2 ? argv[2] : NULL);
 
 	srand(time(NULL));
 	ksft_print_header();

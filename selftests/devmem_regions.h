@@ -2,7 +2,8 @@
 /*
  * The devmem-heap regions of real devices, as the selftests find them in
  * debugfs: their names and sizes, their stats, and where a buffer lies in
- * its region. Also a sysfs writer, for binding and unbinding devices.
+ * its region; a sysfs writer, for binding and unbinding devices; and the
+ * "pattern" mode that leaves patterns in device memory for the host.
  */
 #ifndef DEVMEM_REGIONS_H
 #define DEVMEM_REGIONS_H
@@ -165,6 +166,57 @@ static int write_str(const char *path, const char *s)
 		ret = -errno;
 	close(fd);
 	return ret;
+}
+
+/*
+ * Prints, for the host, where the @n bytes @pat at byte @at of the buffer
+ * @fd of region @r lie in its device's memory:
+ *   expect <region> <region size> <offset in the BAR> <pattern in hex>
+ * Returns 0, or -1 if they do not lie in one piece of the region.
+ */
+static int print_expect(const struct region *r, int fd, unsigned long long at,
+			const unsigned char *pat, size_t n)
+{
+	long long off = region_offset(r->name, ino_of(fd), at);
+	size_t j;
+
+	if (off < 0 || region_offset(r->name, ino_of(fd), at + n - 1) != off + (long long)n - 1)
+		return -1;
+	printf("expect %s %llu %lld ", r->name, r->size, off);
+	for (j = 0; j < n; j++)
+		printf("%02x", pat[j]);
+	printf("\n");
+	return 0;
+}
+
+/*
+ * The "pattern" mode of the selftests: runs @write_fn (0 on success) in a
+ * child, which then keeps its buffers, and so the patterns, until
+ * power-off. Returns main's exit status: 0 once the child has written.
+ */
+static int pattern_mode(int (*write_fn)(const char *text), const char *text)
+{
+	int pipefd[2];
+	char status = '1';
+
+	if (pipe(pipefd))
+		return 1;
+	if (fork() == 0) {
+		int ret;
+
+		close(pipefd[0]);
+		ret = write_fn(text);
+		fflush(stdout);
+		if (write(pipefd[1], ret ? "1" : "0", 1) != 1 || ret)
+			exit(1);
+		close(pipefd[1]);
+		pause();
+		exit(0);
+	}
+	close(pipefd[1]);
+	if (read(pipefd[0], &status, 1) != 1)
+		return 1;
+	return status != '0';
 }
 
 #endif /* DEVMEM_REGIONS_H */
