@@ -275,7 +275,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--run", required=True)
     ap.add_argument("--ksrc", required=True)
-    ap.add_argument("--expect", default="", help="comma-separated: kunit, kselftest-NAME, igt-NAME, devmem-pattern")
+    ap.add_argument("--expect", default="", help="comma-separated: kunit, kselftest-NAME, igt-NAME, devmem-pattern[-edu]")
     ap.add_argument("--plan", required=True)
     args = ap.parse_args()
 
