@@ -2,14 +2,15 @@
 
 //! Buffers: allocations exported as dma-bufs, and the in-kernel allocation API.
 //!
-//! - `attach` accepts every importer: vgem and vkms attach without mapping and then use
-//!   `vmap` or `mmap`.
+//! - `attach` accepts every importer while the region is live (`ENODEV` after): vgem and vkms
+//!   attach without mapping and then use `vmap` or `mmap`.
 //! - `map_dma_buf` gives revocable peer-to-peer importers with a route a DMA-only table of bus
 //!   addresses and refuses everyone else with `EOPNOTSUPP` and a rate-limited log line (see
 //!   [`crate::p2p`]). No importer ever gets `struct page`s, which device memory does not have.
-//!   Withdrawal invalidates the tables (`Region::withdraw`).
+//!   The buffer counts the tables out, for withdrawal to wait for (see [`crate::revoke`]).
 //! - `mmap` maps on demand (see [`crate::fault`]), write-combined by default, shared only.
-//! - `vmap` returns an I/O memory mapping.
+//! - `vmap` returns an I/O memory mapping of the buffer's own; once the region is withdrawn,
+//!   a mapping of the scratch page (see [`crate::scratch`]).
 //! - no `begin_cpu_access`/`end_cpu_access`: write-combined and uncached mappings need no cache
 //!   maintenance, and the dma-buf core itself waits for the fences the direction requires.
 //! - release drops the buffer's [`Allocation`], once the last user mapping is gone too.
@@ -17,12 +18,16 @@
 use crate::{
     allocation::Allocation,
     layout::Placement,
-    memory::Caching,
+    memory::{
+        Caching,
+        KernelMapping, //
+    },
     p2p::{
         self,
         MapError, //
     },
-    region::Region, //
+    region::Region,
+    scratch, //
 };
 use kernel::{
     dma::DataDirection,
@@ -54,9 +59,31 @@ use kernel::{
 #[pin_data(PinnedDrop)]
 pub(crate) struct Buffer {
     allocation: Arc<Allocation>,
-    /// The kernel mapping of a scattered buffer while it is vmapped.
     #[pin]
-    vmap: Mutex<Option<IoVmap>>,
+    mappings: Mutex<Mappings>,
+}
+
+/// What a buffer has handed to importers and not got back yet.
+struct Mappings {
+    /// The kernel mapping, while the buffer is vmapped.
+    kernel: Option<IoVmap>,
+    /// How many DMA tables are out.
+    tables: usize,
+}
+
+impl Buffer {
+    /// Points the buffer's kernel mapping, if an importer holds one, at the scratch page.
+    pub(crate) fn revoke_kernel_mapping(&self) -> Result {
+        match &self.mappings.lock().kernel {
+            Some(mapping) => mapping.redirect(scratch::page().ok_or(ENOMEM)?),
+            None => Ok(()),
+        }
+    }
+
+    /// Returns how many DMA tables importers hold.
+    pub(crate) fn tables_out(&self) -> usize {
+        self.mappings.lock().tables
+    }
 }
 
 impl Region {
@@ -107,15 +134,23 @@ impl Region {
         let buf = Exported::new(
             pin_init!(Buffer {
                 allocation,
-                vmap <- new_mutex!(None),
+                mappings <- new_mutex!(Mappings {
+                    kernel: None,
+                    tables: 0,
+                }),
             }),
             size,
             flags,
             name,
         )?;
+        // The buffer is handed out only if the region is still live once withdrawal can find
+        // it: a withdrawal that began earlier fails the allocation, one that begins later
+        // waits for the guard and then revokes the buffer with the others.
+        let guard = self.enter()?;
         // SAFETY: The buffer's data owns the allocation `id`, and tells the ledger when it is
         // dropped.
         unsafe { self.lock_ledger().exported(id, &buf) };
+        drop(guard);
         Ok(buf)
     }
 }
@@ -137,6 +172,15 @@ impl PinnedDrop for Buffer {
 impl Exporter for Buffer {
     type SgTable<'a> = p2p::SgTable<'a>;
 
+    fn attach(buf: &Exported<Self>, _attach: &Attachment) -> Result {
+        // Who gets a DMA mapping is decided at mapping time: vgem and vkms attach without one.
+        if buf.data().allocation.region().is_live() {
+            Ok(())
+        } else {
+            Err(ENODEV)
+        }
+    }
+
     fn map_dma_buf<'a>(
         buf: &Locked<'a, Self>,
         attach: &'a Attachment,
@@ -147,13 +191,29 @@ impl Exporter for Buffer {
         let guard = region.enter()?;
         let base = guard.memory().phys();
         match p2p::map(buf, attach, guard.peer(), base, allocation.ranges(), dir) {
-            Ok(sgt) => Ok(sgt),
+            Ok(sgt) => {
+                buf.data().mappings.lock().tables += 1;
+                Ok(sgt)
+            }
             Err(MapError::Failed(e)) => Err(e),
             Err(MapError::Refused(why)) => {
                 region.note_refused_map(attach.device(), why);
                 Err(EOPNOTSUPP)
             }
         }
+    }
+
+    // Without P2PDMA there are no tables, and the type has nothing to drop.
+    #[cfg_attr(not(CONFIG_PCI_P2PDMA), expect(clippy::drop_non_drop))]
+    fn unmap_dma_buf<'a>(
+        buf: &Locked<'a, Self>,
+        _attach: &'a Attachment,
+        sgt: Self::SgTable<'a>,
+        _dir: DataDirection,
+    ) {
+        // Counted back once unmapped: withdrawal waits for that before the memory goes.
+        drop(sgt);
+        buf.data().mappings.lock().tables -= 1;
     }
 
     fn mmap(buf: &Exported<Self>, vma: &VmaNew) -> Result {
@@ -184,19 +244,25 @@ impl Exporter for Buffer {
     fn vmap(buf: &Locked<'_, Self>) -> Result<VmapAddr> {
         let this = buf.data();
         let allocation = &this.allocation;
-        let guard = allocation.region().enter()?;
-        // SAFETY: The buffer holds the region, and so its memory, until it is released; the
-        // stitched mapping is kept in `vmap` until the importer gives the address back.
-        let mapping = unsafe {
-            guard
-                .memory()
-                .vmap(allocation.ranges().as_slice(), allocation.size())?
+        let mut mappings = this.mappings.lock();
+        let mapping = match allocation.region().enter() {
+            // SAFETY: The buffer holds the region, and so its memory, until it is released; the
+            // mapping is kept in `mappings` until the importer gives the address back, and
+            // withdrawal, which waits for `guard`, points it at the scratch page.
+            Ok(guard) => unsafe {
+                guard
+                    .memory()
+                    .vmap(allocation.ranges().as_slice(), allocation.size())?
+            },
+            // The region is gone. `dma_buf_vmap()` WARNs when an exporter fails, so the importer
+            // gets what a revoked mapping shows: the scratch page.
+            Err(_) => KernelMapping::scratch(allocation.size())?,
         };
-        *this.vmap.lock() = mapping.stitched;
+        mappings.kernel = mapping.stitched;
         Ok(mapping.addr)
     }
 
     fn vunmap(buf: &Locked<'_, Self>, _map: VmapAddr) {
-        drop(buf.data().vmap.lock().take());
+        drop(buf.data().mappings.lock().kernel.take());
     }
 }

@@ -16,14 +16,16 @@
 //! 1. [`layout`]: a buffer's placement and the ranges of the region it occupies;
 //!    [`memory`]: the memory behind a region ([`memory::DeviceMemory`]); [`ledger`]: a
 //!    region's live buffers and counters; [`p2p`]: who gets a DMA mapping, and which;
-//!    [`ratelimit`]: the refusal log's limit.
+//!    [`ratelimit`]: the refusal log's limit; [`scratch`]: the page revoked kernel mappings
+//!    show.
 //! 2. [`region`]: a registered range, its allocator, and `RegionGuard`, the proof that it is
 //!    still there; withdrawal.
 //! 3. [`allocation`]: blocks of a region, cleared, in its ledger until dropped.
 //! 4. [`fault`]: user mappings of an allocation, filled in on demand.
 //! 5. [`buffer`]: an allocation exported as a dma-buf (attach, map, mmap, vmap, release), and
 //!    [`Region::allocate`].
-//! 6. [`heap`]: the backend of a heap node, allocating buffers.
+//! 6. [`revoke`]: what withdrawal does to each live buffer; [`heap`]: the backend of a heap
+//!    node, allocating buffers.
 //! 7. [`debugfs`]: a region's state; [`registry`]: heap nodes by name, which outlive regions.
 //! 8. [`registration`]: the drivers' API: register from probe, withdraw on unbind.
 //! 9. [`capi`]: the C face; `vmap_check`: a test importer; the ivshmem driver.
@@ -34,11 +36,13 @@
 //! 2. the backend slot of a heap (`kernel::dma_heap::Heap`);
 //! 3. a region's `withdrawal`, held across a whole withdrawal;
 //! 4. a buffer's reservation lock, taken by the dma-buf core around `map_dma_buf`, `vmap` and
-//!    their inverses, and by withdrawal to invalidate importers' mappings (their
-//!    `invalidate_mappings` runs under 3 and 4, so it must take neither these nor 1–2);
-//! 5. a buffer's `vmap` state;
-//! 6. a region's `ledger`; withdrawal takes references to live buffers under it, and zaps
-//!    their user mappings (the dma-buf file's `i_mmap_rwsem`) after dropping it;
+//!    their inverses, and by revocation to invalidate importers' mappings, wait for fences and
+//!    take kernel mappings off the memory (importers' `invalidate_mappings` runs under 3 and
+//!    4, so it must take neither these nor 1–2);
+//! 5. a buffer's `mappings`: its kernel mapping and the count of its DMA tables;
+//! 6. a region's `ledger`; revocation takes a reference to one live buffer at a time under
+//!    it, and revokes it after dropping it (zapping user mappings takes the dma-buf file's
+//!    `i_mmap_rwsem`);
 //! 7. the GPU buddy allocator's own lock.
 //!
 //! A region's SRCU read-side section (held by a `RegionGuard`) may be held across 4–7.
@@ -60,6 +64,8 @@ mod ratelimit;
 mod region;
 mod registration;
 mod registry;
+mod revoke;
+mod scratch;
 #[cfg(CONFIG_DEVMEM_HEAP_VMAP_CHECK)]
 mod vmap_check;
 
@@ -99,6 +105,7 @@ struct DevmemHeapModule {
 
 impl kernel::Module for DevmemHeapModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
+        scratch::init()?;
         registry::init();
         #[cfg(CONFIG_DEVMEM_HEAP_IVSHMEM)]
         let _ivshmem = ivshmem::register(_module)?;

@@ -4,15 +4,18 @@
 //!
 //! Every allocation is entered here when it is made and leaves when its blocks are freed, so
 //! the region can always reach each of its live buffers: debugfs lists them, and withdrawal
-//! takes a reference to each of them that is not already on its way to release.
+//! takes a reference to each of them that is not already on its way to release, one at a time.
 
-use crate::layout::{
-    Placement,
-    Ranges, //
+use crate::{
+    buffer::Buffer,
+    layout::{
+        Placement,
+        Ranges, //
+    },
 };
 use core::ptr::NonNull;
 use kernel::{
-    dma_buf::DmaBuf,
+    dma_buf::Exported,
     prelude::*,
     sync::{
         aref::ARef,
@@ -43,7 +46,7 @@ pub(crate) struct Record {
 /// out of the record when it is dropped, in the buffer's `release` callback, before the
 /// `struct dma_buf` is freed: while it is in the record, it points to an allocated `struct
 /// dma_buf`, whose file may already be on its way to release.
-struct ExportedBuf(NonNull<DmaBuf>);
+struct ExportedBuf(NonNull<Exported<Buffer>>);
 
 // SAFETY: `ExportedBuf` only names a `struct dma_buf`, which may be used from any thread.
 unsafe impl Send for ExportedBuf {}
@@ -101,7 +104,7 @@ impl Ledger {
     ///
     /// `buf` must be the dma-buf whose data owns the allocation `id`, and that data must call
     /// [`Ledger::unexported`] when it is dropped.
-    pub(crate) unsafe fn exported(&mut self, id: u64, buf: &DmaBuf) {
+    pub(crate) unsafe fn exported(&mut self, id: u64, buf: &Exported<Buffer>) {
         if let Some(record) = self.buffers.iter_mut().find(|r| r.id == id) {
             record.ino = buf.ino();
             // INVARIANT: The caller passes the buffer that owns the allocation, which takes it
@@ -125,19 +128,29 @@ impl Ledger {
         self.frees += 1;
     }
 
-    /// Returns references to the dma-bufs of the live buffers, skipping those whose file is
-    /// already being released. Drop them without the ledger's lock held: the last reference
-    /// releases the buffer, which takes the lock.
-    pub(crate) fn live_dma_bufs(&self) -> Result<KVec<ARef<DmaBuf>>> {
-        let mut bufs = KVec::new();
-        for exported in self.buffers.iter().filter_map(|r| r.buf.as_ref()) {
-            // SAFETY: By the invariants of `ExportedBuf` the `struct dma_buf` stays allocated
-            // while it is in its record, and `&self` keeps the ledger's lock held.
-            if let Some(buf) = unsafe { DmaBuf::try_get(exported.0) } {
-                bufs.push(buf, GFP_KERNEL)?;
-            }
-        }
-        Ok(bufs)
+    /// Returns a reference to the oldest live buffer entered after the buffer `after` (the
+    /// oldest of all for `None`), with its key, skipping those whose file is already being
+    /// released. Drop it without the ledger's lock held: the last reference releases the
+    /// buffer, which takes the lock.
+    ///
+    /// Walking the buffers this way needs no memory, so withdrawal cannot fail to reach one.
+    pub(crate) fn next_live_buffer(
+        &self,
+        after: Option<u64>,
+    ) -> Option<(u64, ARef<Exported<Buffer>>)> {
+        // Keys grow with every entry and records keep their order: the first record past
+        // `after` is the oldest one entered after it. `None` is below every `Some`.
+        self.buffers
+            .iter()
+            .filter(|r| Some(r.id) > after)
+            .find_map(|r| {
+                let exported = r.buf.as_ref()?;
+                // SAFETY: By the invariants of `ExportedBuf` the buffer, exported by
+                // `Exported::<Buffer>::new`, stays allocated while it is in its record, and
+                // `&self` keeps the ledger's lock held.
+                let buf = unsafe { Exported::try_get(exported.0) }?;
+                Some((r.id, buf))
+            })
     }
 
     /// Returns the live buffers, oldest first.

@@ -36,9 +36,26 @@ pub use kernel::dma_buf::iomem::Caching;
 pub(crate) struct KernelMapping {
     /// The address handed to the importer.
     pub(crate) addr: VmapAddr,
-    /// The mapping behind `addr`, if it is not part of the memory's own mapping; kept until the
-    /// importer gives the address back.
+    /// The mapping behind `addr`, of its own, kept until the importer gives the address back;
+    /// revocation points it at the scratch page. Only memory without a physical address (the
+    /// KUnit suite's system memory) hands out addresses of its own mapping instead, and has
+    /// nothing to revoke.
     pub(crate) stitched: Option<IoVmap>,
+}
+
+impl KernelMapping {
+    /// A mapping of `size` bytes that all show the scratch page: what an importer gets for a
+    /// buffer whose region is gone.
+    pub(crate) fn scratch(size: usize) -> Result<Self> {
+        let page = crate::scratch::page().ok_or(ENOMEM)?;
+        let mapping = IoVmap::of_page(page, size / PAGE_SIZE)?;
+        // SAFETY: The mapping covers `size` bytes of system memory and is kept with the address.
+        let addr = unsafe { VmapAddr::from_vaddr(mapping.addr()) };
+        Ok(Self {
+            addr,
+            stitched: Some(mapping),
+        })
+    }
 }
 
 /// The memory of a region.
@@ -61,7 +78,8 @@ pub(crate) trait DeviceMemory: Send + Sync {
     ///
     /// # Safety
     ///
-    /// The caller keeps `self` and the returned mapping alive for as long as the address is used.
+    /// The caller keeps `self` and the returned mapping alive for as long as the address is
+    /// used, and points the mapping at the scratch page when the region is withdrawn.
     unsafe fn vmap(&self, ranges: &[(usize, usize)], size: usize) -> Result<KernelMapping>;
 }
 
@@ -78,15 +96,9 @@ impl DeviceMemory for IoMemory {
         IoMemory::fill(self, offset, len, byte)
     }
 
-    unsafe fn vmap(&self, ranges: &[(usize, usize)], size: usize) -> Result<KernelMapping> {
-        if let [(offset, _)] = ranges {
-            // SAFETY: The caller keeps `self` alive while the address is used.
-            let addr = unsafe { self.vmap_addr(*offset, size)? };
-            return Ok(KernelMapping {
-                addr,
-                stitched: None,
-            });
-        }
+    unsafe fn vmap(&self, ranges: &[(usize, usize)], _size: usize) -> Result<KernelMapping> {
+        // Even a single range gets a mapping of its own, not a part of `self`'s: revocation
+        // points it at the scratch page.
         // SAFETY: The memory is the device memory `map` was given, which the caller keeps.
         unsafe { stitch(self.phys(), self.size(), self.caching(), ranges) }
     }
@@ -96,8 +108,9 @@ impl DeviceMemory for IoMemory {
 ///
 /// The request and the mapping are device-managed: when the device is unbound (after the
 /// region's withdrawal, which devres runs first) they are released, so the device can be bound
-/// again while buffers of the withdrawn region still live. Kernel mappings handed to importers
-/// are therefore mappings of their own ([`IoVmap`]), never part of the BAR's.
+/// again, or removed, while buffers of the withdrawn region still live. Kernel mappings handed
+/// to importers are therefore mappings of their own ([`IoVmap`]), never part of the BAR's, and
+/// withdrawal takes them off the BAR.
 ///
 /// # Invariants
 ///
@@ -152,8 +165,8 @@ impl DeviceMemory for BarMemory {
 
     unsafe fn vmap(&self, ranges: &[(usize, usize)], _size: usize) -> Result<KernelMapping> {
         // SAFETY: The BAR is device memory of the region's device. The mapping outlives the
-        // binding; re-registering the region's name waits until its buffers, and so their
-        // kernel mappings, are gone (see `crate::registry`).
+        // binding, but not on the BAR: withdrawal points it at the scratch page before the
+        // device is unbound (see `crate::revoke`).
         unsafe { stitch(self.phys, self.size, self.caching, ranges) }
     }
 }

@@ -10,8 +10,8 @@
 //!
 //! Everything that touches the memory or relies on the device being bound does so while
 //! holding a [`RegionGuard`], from [`Region::enter`]. Withdrawal marks the region gone, waits
-//! for every guard, and zaps the user mappings of its live buffers; it runs before the device
-//! is unbound.
+//! for every guard, and revokes its live buffers ([`crate::revoke`]); it runs before the device
+//! is unbound, which then releases the memory at once, whatever buffers still live.
 //!
 //! `Region`'s methods for drivers live with what they do: registration and unregistration in
 //! [`crate::registration`], in-kernel allocation ([`Region::allocate`]) in [`crate::buffer`].
@@ -213,45 +213,24 @@ impl Region {
         )
     }
 
-    /// Withdraws the region: marks it gone, waits for every [`RegionGuard`], invalidates the DMA
-    /// mappings of its live buffers (their importers unmap) and zaps their user mappings, whose
-    /// next access faults and gets `SIGBUS`. A concurrent
-    /// second call returns only once the first has done all of that.
+    /// Withdraws the region: marks it gone, so that every new use fails, and waits for every
+    /// [`RegionGuard`].
     ///
-    /// Returns whether this call withdrew the region (`false` if it was withdrawn already).
-    /// Must not be called while holding a guard of the region.
-    pub(crate) fn withdraw(&self) -> bool {
-        let _withdrawal = self.withdrawal.lock();
+    /// Returns the region's withdrawal lock to the call that withdrew it, which revokes the
+    /// region's buffers (see [`crate::revoke`]) before dropping it; a concurrent second call
+    /// waits for that and returns `None`, as does any later one. Must not be called while
+    /// holding a guard of the region.
+    pub(crate) fn withdraw(&self) -> Option<MutexGuard<'_, ()>> {
+        let withdrawal = self.withdrawal.lock();
         {
             let mut live = self.live.lock();
             if !*live {
-                return false;
+                return None;
             }
             *live = false;
         }
         self.srcu.synchronize();
-        // References are taken under the ledger's lock (a `let` drops it at the `;`), the
-        // importers told and the mappings zapped without it.
-        let bufs = self.ledger.lock().live_dma_bufs();
-        match bufs {
-            Ok(bufs) => bufs.iter().for_each(|buf| {
-                // Importers holding DMA tables give them back (every one that got a table is
-                // revocable); a new mapping fails, the region being gone.
-                buf.lock_resv().invalidate_mappings();
-                buf.zap_user_mappings();
-            }),
-            Err(e) => dev_err!(
-                self.dev,
-                "devmem-heap: {}: importers not told, user mappings not zapped ({e:?})\n",
-                self.name()
-            ),
-        }
-        true
-    }
-
-    /// Returns whether buffers allocated from the region are still alive.
-    pub(crate) fn has_live_buffers(&self) -> bool {
-        !self.ledger.lock().buffers().is_empty()
+        Some(withdrawal)
     }
 
     /// Enters the region: returns a proof that it is live, or [`ENODEV`].

@@ -21,6 +21,7 @@ use crate::{
         self,
         Nodes, //
     },
+    revoke,
 };
 use kernel::{
     device::{
@@ -51,9 +52,8 @@ impl Region {
     /// returned reference is the driver's handle for in-kernel allocation.
     ///
     /// Returns [`EINVAL`] for an invalid name or chunk size, or a BAR that is not a standard
-    /// memory BAR, [`EEXIST`] if the name is in use, [`EBUSY`] if the BAR is claimed or buffers
-    /// of the name's previous region still live, and the errors of mapping the BAR and of the
-    /// allocator.
+    /// memory BAR, [`EEXIST`] if the name is in use, [`EBUSY`] if the BAR is claimed, and the
+    /// errors of mapping the BAR and of the allocator.
     pub fn register_pci(
         pdev: &pci::Device<Bound>,
         bar: u32,
@@ -74,8 +74,8 @@ impl Region {
     /// its heaps. The region is withdrawn when `dev` is unbound.
     ///
     /// Returns [`EINVAL`] for an invalid name or chunk size, or a range that is not page
-    /// aligned, [`EEXIST`] if the name is in use, [`EBUSY`] while buffers of the name's
-    /// previous region live, and the errors of mapping the range and of the allocator.
+    /// aligned, [`EEXIST`] if the name is in use, and the errors of mapping the range and of
+    /// the allocator.
     ///
     /// # Safety
     ///
@@ -98,21 +98,28 @@ impl Region {
         )
     }
 
-    /// Withdraws the region: its heaps stay but fail with [`ENODEV`], no new allocation,
-    /// fault, mapping or kernel mapping reaches the device's memory through the region, and
-    /// user mappings of its buffers are zapped; kernel mappings importers already hold stay.
-    /// Idempotent; also done when the device is unbound. A concurrent second call
-    /// returns once the first has waited for every user of the memory. Must not be called from
-    /// inside the framework's own callbacks.
+    /// Withdraws the region: its heaps stay but fail with [`ENODEV`], and nothing reaches the
+    /// device's memory through the region or its buffers any more: importers' DMA tables are
+    /// invalidated and come back, their kernel mappings show the scratch page, user mappings
+    /// fault with `SIGBUS` (see [`crate::revoke`]). The region's name is free again at once.
+    ///
+    /// Idempotent; also done when the device is unbound. A concurrent second call returns
+    /// once the first is done. Must not be called from inside the framework's own callbacks.
     pub fn unregister(&self) {
-        if self.withdraw() {
-            registry::withdraw(self);
-            dev_info!(
-                self.device(),
-                "devmem-heap: region {} withdrawn\n",
-                self.name()
-            );
-        }
+        let Some(withdrawal) = self.withdraw() else {
+            return;
+        };
+        let revoked = revoke::revoke_buffers(self);
+        registry::withdraw(self);
+        drop(withdrawal);
+        dev_info!(
+            self.device(),
+            "devmem-heap: region {} withdrawn: {} buffers revoked in {} us (slowest {} us)\n",
+            self.name(),
+            revoked.buffers,
+            revoked.total.as_micros_ceil(),
+            revoked.slowest.as_micros_ceil()
+        );
     }
 }
 

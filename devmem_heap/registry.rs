@@ -8,9 +8,9 @@
 //! heap names would clash with another region's (`foo-contiguous` against `foo`), before the
 //! core sees it; the core refuses a name any other heap has (`system`) with `EEXIST`.
 //!
-//! A name comes back only once every buffer of its previous region is gone (`EBUSY` until
-//! then): importers may still hold kernel mappings of those buffers, which must never reach
-//! the blocks of a new region's buffers in the same memory.
+//! A name is free again as soon as its region is withdrawn, even while buffers of that region
+//! live: withdrawal revoked them, so nothing of theirs reaches the memory a new region under
+//! the name (on the same device bound again, or another) hands out.
 
 use crate::{
     debugfs,
@@ -62,7 +62,7 @@ pub(crate) struct Registry {
     entries: KVec<Entry>,
     root: Option<Dir>,
     #[cfg(CONFIG_DEVMEM_HEAP_VMAP_CHECK)]
-    vmap_check: Option<Pin<KBox<kernel::debugfs::File<()>>>>,
+    vmap_check: Option<Pin<KBox<kernel::debugfs::File<crate::vmap_check::Slots>>>>,
 }
 
 struct Entry {
@@ -70,8 +70,6 @@ struct Entry {
     scattered: Option<&'static Heap<HeapBackend>>,
     contiguous: Option<&'static Heap<HeapBackend>>,
     region: Option<Arc<Region>>,
-    /// The last region withdrawn under the name, while it may have live buffers.
-    previous: Option<Arc<Region>>,
     debugfs: Option<Pin<KBox<Scope<Arc<Region>>>>>,
 }
 
@@ -123,14 +121,6 @@ impl Registry {
             if entry.region.is_some() {
                 return Err(EEXIST);
             }
-            if entry
-                .previous
-                .as_ref()
-                .is_some_and(|r| r.has_live_buffers())
-            {
-                return Err(EBUSY);
-            }
-            entry.previous = None;
             return Ok(i);
         }
         let contiguous = CString::try_from_fmt(fmt!("{}{}", name.to_str()?, CONTIGUOUS_SUFFIX))?;
@@ -155,7 +145,6 @@ impl Registry {
                 scattered: None,
                 contiguous: None,
                 region: None,
-                previous: None,
                 debugfs: None,
             },
             GFP_KERNEL,
@@ -181,8 +170,8 @@ fn heap_in(
 /// and the heap nodes `nodes` says.
 ///
 /// Returns [`EINVAL`] for an invalid name, [`EEXIST`] if the name is taken, clashes with
-/// another region's heaps or is the name of another heap, [`EBUSY`] while buffers of the
-/// name's previous region live, and the errors of `make` and of adding the heaps.
+/// another region's heaps or is the name of another heap, and the errors of `make` and of
+/// adding the heaps.
 pub(crate) fn publish(
     name: &CStr,
     nodes: Nodes,
@@ -253,9 +242,10 @@ pub(crate) fn withdraw(region: &Region) {
         heap.take_backend();
     }
     let scope = entry.debugfs.take();
-    entry.previous = entry.region.take();
+    let region = entry.region.take();
     drop(reg);
     drop(scope);
+    drop(region);
 }
 
 /// Returns the region published under `name`, if there is one.

@@ -15,6 +15,9 @@ Sources, merged into one count:
     in devmem-pattern-edu); each must be found
     at OFFSET in the ivshmem backing file of that SIZE on the host, and in
     no other backing file.
+  * Revocation: "absent HEX" lines in any result log, markers written
+    through paths into device memory that were revoked; none may be found
+    in any ivshmem backing file.
   * The console itself: any WARN, BUG, oops, lockdep, kmemleak, KASAN or
     UBSAN report is one failure each, printed with its lines.
   * QEMU's own output (qemu.log): an emulated device's error ("EDU:", a
@@ -207,6 +210,29 @@ def judge_device_memory(run, text):
     return passed, failed, 0, reasons
 
 
+def judge_absent(tally, run):
+    """Markers the guest wrote through dead paths: in no backing file."""
+    markers = []
+    for log in sorted(glob.glob(os.path.join(run, "results", "*.log"))):
+        with open(log, encoding="utf-8", errors="replace") as f:
+            markers += re.findall(r"^absent ([0-9a-f]+)$", f.read(), re.M)
+    if not markers:
+        return
+    images = {}
+    for img in sorted(glob.glob(os.path.join(run, "ivshmem*.img"))):
+        with open(img, "rb") as f:
+            images[os.path.basename(img)] = f.read()
+    reasons = []
+    for hexpat in markers:
+        pat = bytes.fromhex(hexpat)
+        found = [name for name, data in images.items() if pat in data]
+        if found:
+            reasons.append(f"{pat!r}, written through a revoked path, is in {', '.join(found)}")
+    print(f"  device memory: {len(markers) - len(reasons)} of {len(markers)} revoked-path markers"
+          " absent from every backing file", file=sys.stderr)
+    tally.add("device memory (revoked)", len(markers) - len(reasons), len(reasons), 0, reasons)
+
+
 def judge_program(tally, run, name):
     log = os.path.join(run, "results", name + ".log")
     rcf = os.path.join(run, "results", name + ".rc")
@@ -299,6 +325,7 @@ def main():
         name = os.path.basename(rc)[:-3]
         if name not in expect:
             judge_program(tally, args.run, name)
+    judge_absent(tally, args.run)
     judge_console(tally, lines)
     judge_qemu_log(tally, args.run)
 

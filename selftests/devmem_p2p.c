@@ -41,95 +41,13 @@
 #include "kselftest.h"
 #include "dma_heap_util.h"
 #include "devmem_regions.h"
-#include "../vkms_demo/edu_p2p_uapi.h"
+#include "devmem_importers.h"
 
 #define PAGE		4096ULL
-#define MAX_EDUS	4
-#define BUFINFO		"/sys/kernel/debug/dma_buf/bufinfo"
 #define EDU_DRIVER	"/sys/bus/pci/drivers/edu_p2p"
 #define IVSHMEM_DRIVER	"/sys/bus/pci/drivers/devmem_ivshmem"
 #define DMA_PROCS	3
 #define ALLOC_PROCS	2
-
-struct edu {
-	char path[32];
-	char pci[32];
-};
-
-/* The edu behind the switch, next to ivshmem, and the one on the root bus. */
-static struct edu peer, root;
-
-static void find_edus(void)
-{
-	struct edu_p2p_device d;
-	int i, fd;
-
-	memset(&peer, 0, sizeof(peer));
-	memset(&root, 0, sizeof(root));
-	for (i = 0; i < MAX_EDUS; i++) {
-		struct edu e;
-
-		snprintf(e.path, sizeof(e.path), "/dev/edu_p2p%d", i);
-		fd = open(e.path, O_RDWR | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		memset(&d, 0, sizeof(d));
-		if (!ioctl(fd, EDU_P2P_IOCTL_DEVICE, &d)) {
-			snprintf(e.pci, sizeof(e.pci), "%.31s", d.pci_name);
-			if (!strncmp(e.pci, "0000:00:", 8))
-				root = e;
-			else
-				peer = e;
-		}
-		close(fd);
-	}
-}
-
-static int edu_open(const struct edu *e)
-{
-	return open(e->path, O_RDWR | O_CLOEXEC);
-}
-
-static int edu_import(int edu, int buf, unsigned int flags, unsigned int bits)
-{
-	struct edu_p2p_import a = { .fd = buf, .flags = flags, .dma_bits = bits };
-
-	return ioctl(edu, EDU_P2P_IOCTL_IMPORT, &a) ? -errno : 0;
-}
-
-static int edu_dma(int edu, void *user, unsigned long long off,
-		   unsigned long long len, unsigned int dir)
-{
-	struct edu_p2p_dma a = {
-		.user = (unsigned long)user, .offset = off, .len = len, .dir = dir,
-	};
-
-	return ioctl(edu, EDU_P2P_IOCTL_DMA, &a) ? -errno : 0;
-}
-
-static int edu_info(int edu, struct edu_p2p_info *info,
-		    struct edu_p2p_range *ranges, unsigned int max)
-{
-	memset(info, 0, sizeof(*info));
-	info->ranges = (unsigned long)ranges;
-	info->max_ranges = ranges ? max : 0;
-	return ioctl(edu, EDU_P2P_IOCTL_INFO, info) ? -errno : 0;
-}
-
-static unsigned long long edu_transfers(int edu)
-{
-	struct edu_p2p_info info;
-
-	return edu_info(edu, &info, NULL, 0) ? ~0ULL : info.transfers;
-}
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
 
 /* The bus address range of a region's BAR, from sysfs. */
 static int region_bar(const char *region, unsigned long long *start,
@@ -445,8 +363,7 @@ static void test_bad_input(const struct region *r)
 /*
  * Unbinding the ivshmem device withdraws its region: the edu import is told
  * (invalidate_mappings) and gives its table back; its next DMA cannot map
- * again and fails with ENODEV. The device binds again once the buffer is
- * closed.
+ * again and fails with ENODEV. The device binds again.
  */
 static void test_revoke(const struct region *r)
 {

@@ -17,6 +17,8 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
+#include "kselftest.h"
+
 #define DEBUGFS		"/sys/kernel/debug/devmem_heap"
 #define MAX_REGIONS	8
 #define MAX_RANGES	64
@@ -33,7 +35,7 @@ static int nregions;
  * Copies the value of "key: value" in a region's debugfs stats to @out.
  * Returns whether the key is there.
  */
-static int stat_str(const char *region, const char *key, char *out, size_t n)
+static __maybe_unused int stat_str(const char *region, const char *key, char *out, size_t n)
 {
 	char path[512], line[256];
 	size_t klen = strlen(key);
@@ -56,14 +58,14 @@ static int stat_str(const char *region, const char *key, char *out, size_t n)
 }
 
 /* The number of "key: value" in a region's debugfs stats; -1 if absent. */
-static long long stat_of(const char *region, const char *key)
+static __maybe_unused long long stat_of(const char *region, const char *key)
 {
 	char val[256];
 
 	return stat_str(region, key, val, sizeof(val)) ? strtoll(val, NULL, 0) : -1;
 }
 
-static void find_regions(void)
+static __maybe_unused void find_regions(void)
 {
 	struct dirent *e;
 	DIR *d = opendir(DEBUGFS);
@@ -81,7 +83,7 @@ static void find_regions(void)
 	closedir(d);
 }
 
-static int open_heap(const char *region, int contiguous)
+static __maybe_unused int open_heap(const char *region, int contiguous)
 {
 	char path[512];
 
@@ -91,7 +93,7 @@ static int open_heap(const char *region, int contiguous)
 }
 
 /* Whether the region is completely free with no live buffer. */
-static int region_idle(const struct region *r)
+static __maybe_unused int region_idle(const struct region *r)
 {
 	return stat_of(r->name, "free") == (long long)r->size &&
 	       stat_of(r->name, "used") == 0 &&
@@ -99,9 +101,9 @@ static int region_idle(const struct region *r)
 }
 
 /* Looks the buffer with inode @ino up in the region's debugfs buffers. */
-static int buffer_ranges(const char *region, unsigned long ino,
-			 unsigned long long *off, unsigned long long *len,
-			 int max)
+static __maybe_unused int buffer_ranges(const char *region, unsigned long ino,
+					unsigned long long *off, unsigned long long *len,
+					int max)
 {
 	char path[512], line[4096];
 	int n = -1;
@@ -134,8 +136,8 @@ static int buffer_ranges(const char *region, unsigned long ino,
 }
 
 /* The offset in the region of byte @at of the buffer with inode @ino. */
-static long long region_offset(const char *region, unsigned long ino,
-			       unsigned long long at)
+static __maybe_unused long long region_offset(const char *region, unsigned long ino,
+					      unsigned long long at)
 {
 	unsigned long long off[MAX_RANGES], len[MAX_RANGES];
 	int i, n = buffer_ranges(region, ino, off, len, MAX_RANGES);
@@ -148,7 +150,7 @@ static long long region_offset(const char *region, unsigned long ino,
 	return -1;
 }
 
-static unsigned long ino_of(int fd)
+static __maybe_unused unsigned long ino_of(int fd)
 {
 	struct stat st;
 
@@ -156,7 +158,7 @@ static unsigned long ino_of(int fd)
 }
 
 /* Writes @s to the sysfs file @path: 0 or -errno. */
-static int write_str(const char *path, const char *s)
+static __maybe_unused int write_str(const char *path, const char *s)
 {
 	int fd = open(path, O_WRONLY), ret = 0;
 
@@ -174,8 +176,8 @@ static int write_str(const char *path, const char *s)
  *   expect <region> <region size> <offset in the BAR> <pattern in hex>
  * Returns 0, or -1 if they do not lie in one piece of the region.
  */
-static int print_expect(const struct region *r, int fd, unsigned long long at,
-			const unsigned char *pat, size_t n)
+static __maybe_unused int print_expect(const struct region *r, int fd, unsigned long long at,
+				       const unsigned char *pat, size_t n)
 {
 	long long off = region_offset(r->name, ino_of(fd), at);
 	size_t j;
@@ -194,7 +196,7 @@ static int print_expect(const struct region *r, int fd, unsigned long long at,
  * child, which then keeps its buffers, and so the patterns, until
  * power-off. Returns main's exit status: 0 once the child has written.
  */
-static int pattern_mode(int (*write_fn)(const char *text), const char *text)
+static __maybe_unused int pattern_mode(int (*write_fn)(const char *text), const char *text)
 {
 	int pipefd[2];
 	char status = '1';

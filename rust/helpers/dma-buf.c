@@ -24,3 +24,9 @@ __rust_helper pgprot_t rust_helper_pgprot_noncached(pgprot_t prot)
 {
 	return pgprot_noncached(prot);
 }
+
+/* The kernel's own page protection, for kernel mappings of system memory. */
+__rust_helper pgprot_t rust_helper_pgprot_kernel(void)
+{
+	return PAGE_KERNEL;
+}

@@ -101,6 +101,15 @@ demo)
 	dmesg | grep -E 'edu_p2p' | sed 's/^/  /'
 	show_regions
 	;;
+soak)
+	# make soak: revocation cycles, the number from the kernel command line.
+	show_devices
+	cycles=$(sed -n 's/.*devmem\.soak_cycles=\([0-9]*\).*/\1/p' /proc/cmdline)
+	run kselftest-devmem_revoke-soak /devmem/tests/devmem_revoke soak "${cycles:-100}"
+	grep '^# soak: ' "$R/kselftest-devmem_revoke-soak.log"
+	show_regions
+	kmemleak_scan
+	;;
 names)
 	# Booted with devmem_heap.ivshmem_name=vram: KTAP for the host.
 	{

@@ -89,7 +89,8 @@ use crate::{
         IoSysMap, //
     },
     prelude::*,
-    scatterlist::SGTable, //
+    scatterlist::SGTable,
+    sync::aref::ARef, //
 };
 use core::{
     marker::PhantomData,
@@ -192,36 +193,48 @@ impl Drop for ImporterMapping<'_> {
     }
 }
 
-/// A kernel mapping of a whole dma-buf, taken by an importer; unmapped on drop.
+/// A kernel mapping of a whole dma-buf, taken by an importer; unmapped on drop. It holds a
+/// reference to the buffer, so that it can be kept as long as the importer needs it.
 ///
 /// [`Vmap::as_io`] gives the mapping to the kernel's I/O accessors ([`Io`]), whether it is
 /// system or I/O memory; [`Vmap::read`] and [`Vmap::write`] copy bytes with a bounds check.
 ///
 /// # Invariants
 ///
-/// `map` was returned by `dma_buf_vmap_unlocked()` for `buf` and maps its whole size; `io` is a
-/// view of those bytes.
-pub struct Vmap<'a> {
-    buf: &'a DmaBuf,
+/// `map` was returned by `dma_buf_vmap_unlocked()` for `buf` and maps its whole size until it is
+/// unmapped on drop; `io` is a view of those bytes, handed out only for borrows of `self`.
+pub struct Vmap {
+    buf: ARef<DmaBuf>,
     map: VmapAddr,
-    io: IoSysMap<'a, [u8]>,
+    io: IoSysMap<'static, [u8]>,
 }
+
+// SAFETY: The mapping is a kernel address, valid on every CPU; `dma_buf_vunmap_unlocked()` may
+// be called from any thread.
+unsafe impl Send for Vmap {}
+// SAFETY: Accesses through shared references go through the I/O accessors, which tolerate
+// concurrent use.
+unsafe impl Sync for Vmap {}
 
 impl DmaBuf {
     /// Maps the whole buffer into the kernel address space.
     ///
     /// Returns [`EINVAL`] if the exporter has no `vmap`, or the exporter's error.
-    pub fn vmap(&self) -> Result<Vmap<'_>> {
+    pub fn vmap(&self) -> Result<Vmap> {
         let mut map = bindings::iosys_map::default();
         // SAFETY: `self` is valid; `map` is valid for writes.
         to_result(unsafe { bindings::dma_buf_vmap_unlocked(self.as_raw(), &mut map) })?;
         // SAFETY: The exporter's `vmap` returned `map`, through the core.
         let mut map = unsafe { VmapAddr::from_raw(map) };
-        // SAFETY: The mapping covers the whole buffer until it is unmapped, which only the
-        // `Vmap` made here does, when it drops.
+        // SAFETY: The mapping covers the whole buffer until the `Vmap` made here unmaps it on
+        // drop; the view is only handed out for borrows of the `Vmap`.
         match unsafe { map.io_view(self.size()) } {
             // INVARIANT: `dma_buf_vmap_unlocked()` succeeded; `io` views the mapping.
-            Ok(io) => Ok(Vmap { buf: self, map, io }),
+            Ok(io) => Ok(Vmap {
+                buf: self.into(),
+                map,
+                io,
+            }),
             Err(e) => {
                 // SAFETY: Mapped above and not used.
                 unsafe { bindings::dma_buf_vunmap_unlocked(self.as_raw(), map.as_raw_mut()) };
@@ -231,7 +244,7 @@ impl DmaBuf {
     }
 }
 
-impl Vmap<'_> {
+impl Vmap {
     /// Returns whether the mapping is of I/O memory.
     pub fn is_iomem(&self) -> bool {
         self.map.is_iomem()
@@ -259,7 +272,7 @@ impl Vmap<'_> {
     }
 }
 
-impl Drop for Vmap<'_> {
+impl Drop for Vmap {
     fn drop(&mut self) {
         // SAFETY: By the type invariants `map` came from `dma_buf_vmap_unlocked()` on `buf`.
         unsafe { bindings::dma_buf_vunmap_unlocked(self.buf.as_raw(), self.map.as_raw_mut()) };

@@ -6,25 +6,25 @@
 //!
 //! An exporter of a range of device memory (a carve-out) keeps one kernel mapping of the whole
 //! range, [`IoMemory`], with the CPU caching its buffers are mapped with everywhere: it clears and
-//! copies through it with the I/O accessors, hands sub-ranges of it to importers as I/O memory
-//! [`VmapAddr`]s, and gives the page frames of its ranges to user mappings. [`IoVmap`] maps
-//! ranges of device memory, scattered or not, into one kernel mapping of their own, which
-//! outlives any other mapping of the memory (a PCI BAR's is device-managed).
+//! copies through it with the I/O accessors, and gives the page frames of its ranges to user
+//! mappings. [`IoVmap`] maps ranges of device memory, scattered or not, into one kernel mapping
+//! of their own for an importer, which outlives any other mapping of the memory (a PCI BAR's is
+//! device-managed) and can be taken off the memory when it is revoked.
 
 use super::VmapAddr;
 use crate::{
     bindings,
+    error::to_result,
     io::{
         Io,
-        IoBackend,
         IoSysMap,
-        IoSysMapBackend,
         Mmio,
         MmioRaw,
         PhysAddr,
         Region, //
     },
     page::{
+        Page,
         PAGE_SHIFT,
         PAGE_SIZE, //
     },
@@ -172,21 +172,6 @@ impl IoMemory {
         self.range(offset, out.len())?.copy_to_slice(out);
         Ok(())
     }
-
-    /// Returns an I/O memory mapping of the `len` bytes at `offset`.
-    ///
-    /// Returns [`EINVAL`] if the range is out of bounds.
-    ///
-    /// # Safety
-    ///
-    /// The mapping must not be used after `self` is dropped: the caller keeps `self` alive
-    /// until the importer gives the mapping back.
-    pub unsafe fn vmap_addr(&self, offset: usize, len: usize) -> Result<VmapAddr> {
-        let ptr = IoSysMapBackend::as_ptr(self.range(offset, len)?);
-        // SAFETY: `ptr` maps `len` bytes of I/O memory for as long as `self` lives, which the
-        // caller guarantees covers every use.
-        Ok(unsafe { VmapAddr::from_vaddr_iomem(ptr.cast()) })
-    }
 }
 
 impl Drop for IoMemory {
@@ -200,14 +185,21 @@ impl Drop for IoMemory {
 ///
 /// It is independent of any other mapping of the memory (such as an [`IoMemory`] or a PCI
 /// BAR's), so it can outlive them; the same rule holds for it: the memory must stay the
-/// device's while the mapping is used.
+/// device's while the mapping is used, or until [`IoVmap::redirect`] takes the mapping off it.
+///
+/// A mapping that is handed to someone who cannot be told to stop using it (an importer's
+/// `dma_buf_vmap()`) is revoked that way: every page is pointed at one page of system memory,
+/// so that the holder reads junk and writes nowhere, never the device memory, which can then go.
 ///
 /// # Invariants
 ///
-/// `addr` is a `vmap_pfn()` mapping of pages of device memory, unmapped on drop.
+/// `addr` is a mapping of whole pages, unmapped on drop: if `device`, a `vmap_pfn()` mapping of
+/// device memory, whose pages may have been redirected to a `'static` page of system memory;
+/// otherwise a `vmap()` mapping whose pages are all one `'static` page of system memory.
 #[cfg(CONFIG_VMAP_PFN)]
 pub struct IoVmap {
     addr: NonNull<c_void>,
+    device: bool,
 }
 
 #[cfg(CONFIG_VMAP_PFN)]
@@ -255,15 +247,62 @@ impl IoVmap {
         // SAFETY: `pfns` holds `count` page frames of device memory, which has no `struct
         // page`, as `vmap_pfn()` requires, by the safety requirements.
         let ptr = unsafe { bindings::vmap_pfn(pfns_ptr, count, prot) };
-        // INVARIANT: `ptr` maps `count` pages of device memory until dropped.
+        // INVARIANT: `ptr` is a `vmap_pfn()` mapping of device memory, unmapped when dropped.
         Ok(IoVmap {
             addr: NonNull::new(ptr).ok_or(ENOMEM)?,
+            device: true,
         })
     }
 
-    /// Returns the address of the mapping, in I/O memory.
+    /// Maps `pages` pages that are all `page`, cached like the kernel's own memory: a mapping of
+    /// the size of a buffer whose device memory is gone, for someone who must get one.
+    ///
+    /// Returns [`EINVAL`] for no pages and [`ENOMEM`] if the mapping fails.
+    pub fn of_page(page: &'static Page, pages: usize) -> Result<Self> {
+        let count = u32::try_from(pages).map_err(|_| EINVAL)?;
+        if count == 0 {
+            return Err(EINVAL);
+        }
+        let mut list = KVVec::with_capacity(pages, GFP_KERNEL)?;
+        for _ in 0..pages {
+            list.push(page.as_ptr(), GFP_KERNEL)?;
+        }
+        // SAFETY: `list` holds `count` pointers to `page`, which lives forever; `vmap()` takes
+        // no reference on them without `VM_MAP_PUT_PAGES`, and `vunmap()` frees none of them.
+        let ptr = unsafe {
+            bindings::vmap(
+                list.as_mut_ptr(),
+                count,
+                // CAST: `VM_MAP` is a small flag.
+                bindings::VM_MAP as c_ulong,
+                bindings::pgprot_kernel(),
+            )
+        };
+        // INVARIANT: `ptr` maps `pages` pages, each the `'static` `page`, until dropped.
+        Ok(IoVmap {
+            addr: NonNull::new(ptr).ok_or(ENOMEM)?,
+            device: false,
+        })
+    }
+
+    /// Returns the address of the mapping: of I/O memory, but for [`IoVmap::of_page`]'s.
     pub fn addr(&self) -> *mut c_void {
         self.addr.as_ptr()
+    }
+
+    /// Points every page of the mapping at `page`, cached like the kernel's own memory.
+    ///
+    /// Accesses that race with it reach either the old page or `page`; once it returns, no CPU
+    /// reaches the old pages through the mapping, which keeps its address and size. Its holder
+    /// reads whatever `page` holds and writes into `page`. A mapping made by
+    /// [`IoVmap::of_page`] shows one page already and is left as it is.
+    pub fn redirect(&self, page: &'static Page) -> Result {
+        if !self.device {
+            return Ok(());
+        }
+        // SAFETY: `addr` is the start of a `vmap_pfn()` mapping by the type invariants, and
+        // `page` outlives it.
+        to_result(unsafe { bindings::vmap_pfn_redirect(self.addr.as_ptr(), page.as_ptr()) })
     }
 }
 
@@ -277,7 +316,8 @@ unsafe impl Sync for IoVmap {}
 #[cfg(CONFIG_VMAP_PFN)]
 impl Drop for IoVmap {
     fn drop(&mut self) {
-        // SAFETY: By the type invariants `addr` is a `vmap_pfn()` mapping, unmapped once.
+        // SAFETY: By the type invariants `addr` is a `vmap_pfn()` or `vmap()` mapping, unmapped
+        // once.
         unsafe { bindings::vunmap(self.addr.as_ptr()) };
     }
 }

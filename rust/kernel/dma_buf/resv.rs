@@ -11,6 +11,11 @@
 use super::DmaBuf;
 use crate::{
     bindings,
+    prelude::*,
+    time::{
+        msecs_to_jiffies,
+        Delta, //
+    },
     types::NotThreadSafe, //
 };
 
@@ -81,6 +86,31 @@ impl ResvGuard<'_> {
     pub fn invalidate_mappings(&self) {
         // SAFETY: The reservation lock is held, as `dma_buf_invalidate_mappings()` requires.
         unsafe { bindings::dma_buf_invalidate_mappings(self.buf.as_raw()) };
+    }
+
+    /// Waits, uninterruptibly and for at most `timeout`, until every fence of the buffer has
+    /// signalled, whatever its usage (`DMA_RESV_USAGE_BOOKKEEP`): the work importers queued on
+    /// it, which may still reach its memory, is done.
+    ///
+    /// Returns [`ETIMEDOUT`] if a fence is still unsignalled at the end.
+    pub fn wait_idle(&self, timeout: Delta) -> Result {
+        let millis = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
+        // CAST: A jiffies count fits the unsigned long the C function takes.
+        let jiffies = msecs_to_jiffies(millis) as usize;
+        // SAFETY: The reservation lock is held; `resv` is valid for the buffer's lifetime.
+        let ret = unsafe {
+            bindings::dma_resv_wait_timeout(
+                (*self.buf.as_raw()).resv,
+                bindings::dma_resv_usage_DMA_RESV_USAGE_BOOKKEEP,
+                false,
+                jiffies,
+            )
+        };
+        match ret {
+            // Uninterruptible: no error but a timeout is possible.
+            0 => Err(ETIMEDOUT),
+            _ => Ok(()),
+        }
     }
 }
 
