@@ -16,6 +16,7 @@ Protocol:
 
         del ID    hot-unplug the ivshmem with qdev id ID
         add ID    plug it in again, as at boot, into its own port
+        find HEX  look for the bytes HEX in every ivshmem backing file
 
   2. The agent answers in "ack-N", also written as a temporary file and
      renamed, then removes "req-N". The answer is one line:
@@ -27,6 +28,8 @@ Protocol:
                       (object-del) until device_add returned.
                       "ok" means QEMU is done; the guest still has to
                       enumerate the device and bind a driver.
+        ok absent     find: the bytes are in no backing file;
+        ok found F O  find: they are in backing file F at offset O.
         error TEXT    an unknown request or device, a QMP error (e.g.
                       "Device 'ID' not found" for a del of a device that
                       is already gone), a timeout
@@ -223,11 +226,28 @@ class Agent:
                          memdev=d["memdev"], bus=d["bus"])
         return time.monotonic() - t0
 
+    def do_find(self, hexpat):
+        try:
+            pat = bytes.fromhex(hexpat)
+        except ValueError:
+            raise Refused(f"not hex: '{hexpat}'") from None
+        if not pat:
+            raise Refused("an empty pattern")
+        for dev in sorted(self.devices):
+            path = self.devices[dev]["file"]
+            with open(path, "rb") as f:
+                at = f.read().find(pat)
+            if at >= 0:
+                return f"ok found {os.path.basename(path)} {at:#x}"
+        return "ok absent"
+
     def handle(self, text):
         words = text.split()
+        if len(words) == 2 and words[0] == "find":
+            return self.do_find(words[1])
         if len(words) != 2 or words[0] not in ("del", "add"):
             raise Refused(f"bad request '{text.strip()}' "
-                          "(want 'del ID' or 'add ID')")
+                          "(want 'del ID', 'add ID' or 'find HEX')")
         op, dev = words
         if dev not in self.devices:
             raise Refused(f"unknown device '{dev}' "

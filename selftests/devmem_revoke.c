@@ -274,38 +274,77 @@ static const char *qdev_of(const struct region *r)
 	return NULL;
 }
 
-/* Asks the host's hotplug agent; returns its milliseconds, or -1. */
-static long long ask_agent(const char *what, const char *qdev)
+/*
+ * Asks the host's agent (scripts/hotplug-agent.py) to do @what with @arg;
+ * its answer goes to @reply. Returns 0 if it begins with "ok", else -1.
+ */
+static int ask_agent(const char *what, const char *arg, char *reply, size_t n)
 {
-	char tmp[256], req[256], ack[256], line[256] = "";
-	long long ms = -1, end = now_ms() + 60000;
+	char tmp[256], req[256], ack[256];
+	long long end = now_ms() + 60000;
 	static int serial;
 	FILE *f;
 
+	snprintf(reply, n, "error no answer");
 	snprintf(req, sizeof(req), HOTPLUG_DIR "/req-%d-%d", getpid(), ++serial);
 	snprintf(tmp, sizeof(tmp), HOTPLUG_DIR "/.req-%d-%d.tmp", getpid(), serial);
 	snprintf(ack, sizeof(ack), HOTPLUG_DIR "/ack-%d-%d", getpid(), serial);
 	f = fopen(tmp, "w");
 	if (!f)
 		return -1;
-	fprintf(f, "%s %s\n", what, qdev);
+	fprintf(f, "%s %s\n", what, arg);
 	if (fclose(f) || rename(tmp, req))
 		return -1;
 	while (access(ack, F_OK)) {
 		if (now_ms() > end) {
 			unlink(req);
-			ksft_print_msg("agent: %s %s: no answer\n", what, qdev);
+			ksft_print_msg("agent: %s %s: no answer\n", what, arg);
 			return -1;
 		}
 		usleep(50 * 1000);
 	}
 	f = fopen(ack, "r");
-	if (f && fgets(line, sizeof(line), f) && sscanf(line, "ok %lld", &ms) != 1)
-		ksft_print_msg("agent: %s %s: %s", what, qdev, line);
+	if (f && !fgets(reply, n, f))
+		snprintf(reply, n, "error empty answer");
 	if (f)
 		fclose(f);
 	unlink(ack);
+	reply[strcspn(reply, "\n")] = 0;
+	if (strncmp(reply, "ok", 2)) {
+		ksft_print_msg("agent: %s %s: %s\n", what, arg, reply);
+		return -1;
+	}
+	return 0;
+}
+
+/* Has the agent unplug or re-add @qdev: the milliseconds it took, or -1. */
+static long long hotplug(const char *what, const char *qdev)
+{
+	char reply[256];
+	long long ms;
+
+	if (ask_agent(what, qdev, reply, sizeof(reply)) || sscanf(reply, "ok %lld", &ms) != 1)
+		return -1;
 	return ms;
+}
+
+/*
+ * Whether @marker is in none of the ivshmem backing files, as the host reads
+ * them now: 1 if absent, 0 if found, -1 if the agent cannot tell.
+ */
+static int absent_on_host(const char *marker)
+{
+	char hex[128] = "", reply[256];
+	size_t i;
+
+	for (i = 0; i < strlen(marker) && 2 * i + 2 < sizeof(hex); i++)
+		snprintf(hex + 2 * i, 3, "%02x", (unsigned char)marker[i]);
+	if (ask_agent("find", hex, reply, sizeof(reply)))
+		return -1;
+	if (!strcmp(reply, "ok absent"))
+		return 1;
+	ksft_print_msg("the host found %s: %s\n", marker, reply);
+	return 0;
 }
 
 /* The power file of the hotplug slot of PCI device @dev, e.g. 0000:03:00.0. */
@@ -342,6 +381,11 @@ static int device_present(const char *dev)
 	return !access(path, F_OK);
 }
 
+static int hotplug_agent(void)
+{
+	return !access(HOTPLUG_DIR, W_OK);
+}
+
 /* Takes the device of @s away by @m; the milliseconds it took, or -1. */
 static long long take_away(const struct scene *s, enum method m)
 {
@@ -352,7 +396,7 @@ static long long take_away(const struct scene *s, enum method m)
 	case UNBIND:
 		return write_str(IVSHMEM_DRIVER "/unbind", s->dev) ? -1 : now_ms() - t0;
 	case UNPLUG:
-		return ask_agent("del", qdev_of(s->r));
+		return hotplug("del", qdev_of(s->r));
 	case SLOT:
 		if (!slot_power(s->dev, power, sizeof(power)) || write_str(power, "0"))
 			return -1;
@@ -377,7 +421,7 @@ static int bring_back(const struct scene *s, enum method m)
 	case UNPLUG:
 	case SLOT:
 		/* QEMU deletes a device whose slot the guest powers off. */
-		if (ask_agent("add", qdev_of(s->r)) < 0)
+		if (hotplug("add", qdev_of(s->r)) < 0)
 			return -1;
 		break;
 	}
@@ -430,7 +474,7 @@ static int checks_away(struct scene *s, const char *what, const char *marker, in
 	unsigned int handle;
 	int edu2 = edu_open(&peer);
 	struct stat st;
-	int fd, ok;
+	int fd, ok, wrote, absent;
 
 	/* 1: the process that had the buffer mapped faults, reading or writing. */
 	ok = touch_in_child(s->mm, 0) == SIGBUS && touch_in_child(s->mm, 1) == SIGBUS;
@@ -438,11 +482,17 @@ static int checks_away(struct scene *s, const char *what, const char *marker, in
 	ksft_test_result(ok, "%s: revoke: the mmapped buffer gets SIGBUS\n", what);
 	results[0] = ok;
 
-	/* 2: the held kernel mapping shows the scratch page, never the BAR. */
-	ok = vmap_cmd(s->pat, sizeof(s->pat), "check 0 0 ") == -EIO &&
-	     !vmap_cmd((const unsigned char *)marker, strlen(marker), "write 0 16 ") &&
+	/*
+	 * 2: the held kernel mapping shows the scratch page, never the BAR: the
+	 * pattern is not there, and the marker written through it is (but in
+	 * no backing file, the host checks).
+	 */
+	wrote = !vmap_cmd((const unsigned char *)marker, strlen(marker), "write 0 16 ");
+	ok = wrote && vmap_cmd(s->pat, sizeof(s->pat), "check 0 0 ") == -EIO &&
 	     !vmap_cmd((const unsigned char *)marker, strlen(marker), "check 0 16 ") &&
 	     kernel_vmap_check(s->vm_fd, 0, s->pat, sizeof(s->pat)) == -EIO;
+	absent = hotplug_agent() ? absent_on_host(marker) : 1;
+	ok = ok && absent == 1;
 	ksft_test_result(ok, "%s: revoke: the in-kernel vmap sees no device memory\n", what);
 	results[1] = ok;
 
@@ -591,11 +641,6 @@ static void skip_cycle(const char *what, const char *why)
 
 	for (i = 0; i < CHECKS; i++)
 		ksft_test_result_skip("%s: check %d: %s\n", what, i + 1, why);
-}
-
-static int hotplug_agent(void)
-{
-	return !access(HOTPLUG_DIR, W_OK);
 }
 
 static int run_check(void)
