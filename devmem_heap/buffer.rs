@@ -9,8 +9,9 @@
 //!   [`crate::p2p`]). No importer ever gets `struct page`s, which device memory does not have.
 //!   The buffer counts the tables out, for withdrawal to wait for (see [`crate::revoke`]).
 //! - `mmap` maps on demand (see [`crate::fault`]), write-combined by default, shared only.
-//! - `vmap` returns an I/O memory mapping of the buffer's own; once the region is withdrawn,
-//!   a mapping of the scratch page (see [`crate::scratch`]).
+//! - `vmap` returns an I/O memory mapping of the buffer's own, which revocation points at a
+//!   page of system memory; once the region is withdrawn, a mapping of a zeroed page of system
+//!   memory, not an error: `dma_buf_vmap()` WARNs on those.
 //! - no `begin_cpu_access`/`end_cpu_access`: write-combined and uncached mappings need no cache
 //!   maintenance, and the dma-buf core itself waits for the fences the direction requires.
 //! - release drops the buffer's [`Allocation`], once the last user mapping is gone too.
@@ -26,8 +27,7 @@ use crate::{
         self,
         MapError, //
     },
-    region::Region,
-    scratch, //
+    region::Region, //
 };
 use kernel::{
     dma::DataDirection,
@@ -46,7 +46,10 @@ use kernel::{
         VmaNew, //
     },
     new_mutex,
-    page::PAGE_SIZE,
+    page::{
+        Page,
+        PAGE_SIZE, //
+    },
     prelude::*,
     sync::{
         aref::ARef,
@@ -67,16 +70,24 @@ pub(crate) struct Buffer {
 struct Mappings {
     /// The kernel mapping, while the buffer is vmapped.
     kernel: Option<IoVmap>,
+    /// The page revocation points a kernel mapping of device memory at, allocated with it so
+    /// that revocation cannot fail. Each mapping gets its own: bytes written through one
+    /// revoked mapping are never seen through another buffer's.
+    spare: Option<Page>,
     /// How many DMA tables are out.
     tables: usize,
 }
 
 impl Buffer {
-    /// Points the buffer's kernel mapping, if an importer holds one, at the scratch page.
+    /// Points the buffer's kernel mapping, if an importer holds one, at a page of system memory.
+    ///
+    /// Returns the error of the redirection: the mapping then still reaches the device memory.
     pub(crate) fn revoke_kernel_mapping(&self) -> Result {
-        match &self.mappings.lock().kernel {
-            Some(mapping) => mapping.redirect(scratch::page().ok_or(ENOMEM)?),
-            None => Ok(()),
+        let mut mappings = self.mappings.lock();
+        let Mappings { kernel, spare, .. } = &mut *mappings;
+        match (kernel, spare.take()) {
+            (Some(mapping), Some(page)) => mapping.redirect(page),
+            _ => Ok(()),
         }
     }
 
@@ -136,6 +147,7 @@ impl Region {
                 allocation,
                 mappings <- new_mutex!(Mappings {
                     kernel: None,
+                    spare: None,
                     tables: 0,
                 }),
             }),
@@ -152,6 +164,29 @@ impl Region {
         unsafe { self.lock_ledger().exported(id, &buf) };
         drop(guard);
         Ok(buf)
+    }
+}
+
+impl Region {
+    /// Returns a reference to the oldest live buffer of the region entered after the buffer
+    /// `after` (the oldest of all for `None`), with its key, skipping those whose file is
+    /// already being released. Drop it without the ledger's lock held: the last reference
+    /// releases the buffer, which takes the lock.
+    ///
+    /// Walking the buffers this way needs no memory, so withdrawal cannot fail to reach one.
+    pub(crate) fn next_live_buffer(
+        &self,
+        after: Option<u64>,
+    ) -> Option<(u64, ARef<Exported<Buffer>>)> {
+        let ledger = self.lock_ledger();
+        let next = ledger.exported_after(after).find_map(|(id, buf)| {
+            // SAFETY: The ledger records only the buffers `export_new` exports, as
+            // `Exported<Buffer>`; each stays allocated while it is in the ledger, whose lock is
+            // held.
+            let buf = unsafe { Exported::<Buffer>::try_get(buf.cast()) }?;
+            Some((id, buf))
+        });
+        next
     }
 }
 
@@ -245,24 +280,33 @@ impl Exporter for Buffer {
         let this = buf.data();
         let allocation = &this.allocation;
         let mut mappings = this.mappings.lock();
-        let mapping = match allocation.region().enter() {
-            // SAFETY: The buffer holds the region, and so its memory, until it is released; the
-            // mapping is kept in `mappings` until the importer gives the address back, and
-            // withdrawal, which waits for `guard`, points it at the scratch page.
-            Ok(guard) => unsafe {
-                guard
-                    .memory()
-                    .vmap(allocation.ranges().as_slice(), allocation.size())?
-            },
+        let (mapping, spare) = match allocation.region().enter() {
+            Ok(guard) => {
+                let spare = Page::alloc_page(GFP_KERNEL | __GFP_ZERO)?;
+                // SAFETY: The buffer holds the region, and so its memory, until it is released;
+                // the mapping is kept in `mappings` until the importer gives the address back,
+                // and withdrawal, which waits for `guard`, points it at `spare`.
+                let mapping = unsafe {
+                    guard
+                        .memory()
+                        .vmap(allocation.ranges().as_slice(), allocation.size())?
+                };
+                (mapping, Some(spare))
+            }
             // The region is gone. `dma_buf_vmap()` WARNs when an exporter fails, so the importer
-            // gets what a revoked mapping shows: the scratch page.
-            Err(_) => KernelMapping::scratch(allocation.size())?,
+            // gets what a revoked mapping shows: a page of system memory.
+            Err(_) => (KernelMapping::scratch(allocation.size())?, None),
         };
+        // The core calls `vmap` only while the buffer has no kernel mapping.
         mappings.kernel = mapping.stitched;
+        mappings.spare = spare;
         Ok(mapping.addr)
     }
 
     fn vunmap(buf: &Locked<'_, Self>, _map: VmapAddr) {
-        drop(buf.data().mappings.lock().kernel.take());
+        let this = buf.data();
+        let mut mappings = this.mappings.lock();
+        drop(mappings.kernel.take());
+        drop(mappings.spare.take());
     }
 }

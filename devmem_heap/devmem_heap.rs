@@ -16,8 +16,7 @@
 //! 1. [`layout`]: a buffer's placement and the ranges of the region it occupies;
 //!    [`memory`]: the memory behind a region ([`memory::DeviceMemory`]); [`ledger`]: a
 //!    region's live buffers and counters; [`p2p`]: who gets a DMA mapping, and which;
-//!    [`ratelimit`]: the refusal log's limit; [`scratch`]: the page revoked kernel mappings
-//!    show.
+//!    [`ratelimit`]: the refusal log's limit.
 //! 2. [`region`]: a registered range, its allocator, and `RegionGuard`, the proof that it is
 //!    still there; withdrawal.
 //! 3. [`allocation`]: blocks of a region, cleared, in its ledger until dropped.
@@ -32,13 +31,14 @@
 //!
 //! # Lock order
 //!
-//! 1. `registry::REGISTRY`;
-//! 2. the backend slot of a heap (`kernel::dma_heap::Heap`);
-//! 3. a region's `withdrawal`, held across a whole withdrawal;
+//! 1. a region's `withdrawal`, held across a whole withdrawal, its revocation and its leaving
+//!    the registry;
+//! 2. `registry::REGISTRY`;
+//! 3. the backend slot of a heap (`kernel::dma_heap::Heap`);
 //! 4. a buffer's reservation lock, taken by the dma-buf core around `map_dma_buf`, `vmap` and
 //!    their inverses, and by revocation to invalidate importers' mappings, wait for fences and
-//!    take kernel mappings off the memory (importers' `invalidate_mappings` runs under 3 and
-//!    4, so it must take neither these nor 1–2);
+//!    take kernel mappings off the memory (importers' `invalidate_mappings` runs under 1 and
+//!    4, so it must take neither these nor 2–3);
 //! 5. a buffer's `mappings`: its kernel mapping and the count of its DMA tables;
 //! 6. a region's `ledger`; revocation takes a reference to one live buffer at a time under
 //!    it, and revokes it after dropping it (zapping user mappings takes the dma-buf file's
@@ -65,7 +65,6 @@ mod region;
 mod registration;
 mod registry;
 mod revoke;
-mod scratch;
 #[cfg(CONFIG_DEVMEM_HEAP_VMAP_CHECK)]
 mod vmap_check;
 
@@ -105,7 +104,6 @@ struct DevmemHeapModule {
 
 impl kernel::Module for DevmemHeapModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        scratch::init()?;
         registry::init();
         #[cfg(CONFIG_DEVMEM_HEAP_IVSHMEM)]
         let _ivshmem = ivshmem::register(_module)?;

@@ -6,21 +6,15 @@
 //! the region can always reach each of its live buffers: debugfs lists them, and withdrawal
 //! takes a reference to each of them that is not already on its way to release, one at a time.
 
-use crate::{
-    buffer::Buffer,
-    layout::{
-        Placement,
-        Ranges, //
-    },
+use crate::layout::{
+    Placement,
+    Ranges, //
 };
 use core::ptr::NonNull;
 use kernel::{
-    dma_buf::Exported,
+    dma_buf::DmaBuf,
     prelude::*,
-    sync::{
-        aref::ARef,
-        Arc, //
-    },
+    sync::Arc, //
 };
 
 /// A live buffer of a region.
@@ -46,7 +40,7 @@ pub(crate) struct Record {
 /// out of the record when it is dropped, in the buffer's `release` callback, before the
 /// `struct dma_buf` is freed: while it is in the record, it points to an allocated `struct
 /// dma_buf`, whose file may already be on its way to release.
-struct ExportedBuf(NonNull<Exported<Buffer>>);
+struct ExportedBuf(NonNull<DmaBuf>);
 
 // SAFETY: `ExportedBuf` only names a `struct dma_buf`, which may be used from any thread.
 unsafe impl Send for ExportedBuf {}
@@ -104,7 +98,7 @@ impl Ledger {
     ///
     /// `buf` must be the dma-buf whose data owns the allocation `id`, and that data must call
     /// [`Ledger::unexported`] when it is dropped.
-    pub(crate) unsafe fn exported(&mut self, id: u64, buf: &Exported<Buffer>) {
+    pub(crate) unsafe fn exported(&mut self, id: u64, buf: &DmaBuf) {
         if let Some(record) = self.buffers.iter_mut().find(|r| r.id == id) {
             record.ino = buf.ino();
             // INVARIANT: The caller passes the buffer that owns the allocation, which takes it
@@ -128,29 +122,22 @@ impl Ledger {
         self.frees += 1;
     }
 
-    /// Returns a reference to the oldest live buffer entered after the buffer `after` (the
-    /// oldest of all for `None`), with its key, skipping those whose file is already being
-    /// released. Drop it without the ledger's lock held: the last reference releases the
-    /// buffer, which takes the lock.
+    /// Returns the keys and dma-bufs of the exported live buffers entered after the buffer
+    /// `after` (all of them for `None`), oldest first.
     ///
-    /// Walking the buffers this way needs no memory, so withdrawal cannot fail to reach one.
-    pub(crate) fn next_live_buffer(
+    /// Each `struct dma_buf` stays allocated while the ledger's lock, which `&self` proves, is
+    /// held, but its file may already be on its way to release: take a reference with
+    /// [`DmaBuf::try_get`] before the lock goes.
+    pub(crate) fn exported_after(
         &self,
         after: Option<u64>,
-    ) -> Option<(u64, ARef<Exported<Buffer>>)> {
-        // Keys grow with every entry and records keep their order: the first record past
-        // `after` is the oldest one entered after it. `None` is below every `Some`.
+    ) -> impl Iterator<Item = (u64, NonNull<DmaBuf>)> + '_ {
+        // Keys grow with every entry and records keep their order. `None` is below every
+        // `Some`.
         self.buffers
             .iter()
-            .filter(|r| Some(r.id) > after)
-            .find_map(|r| {
-                let exported = r.buf.as_ref()?;
-                // SAFETY: By the invariants of `ExportedBuf` the buffer, exported by
-                // `Exported::<Buffer>::new`, stays allocated while it is in its record, and
-                // `&self` keeps the ledger's lock held.
-                let buf = unsafe { Exported::try_get(exported.0) }?;
-                Some((r.id, buf))
-            })
+            .filter(move |r| Some(r.id) > after)
+            .filter_map(|r| Some((r.id, r.buf.as_ref()?.0)))
     }
 
     /// Returns the live buffers, oldest first.

@@ -25,7 +25,10 @@ use kernel::{
         IoBase,
         PhysAddr, //
     },
-    page::PAGE_SIZE,
+    page::{
+        Page,
+        PAGE_SIZE, //
+    },
     pci,
     prelude::*, //
 };
@@ -37,17 +40,17 @@ pub(crate) struct KernelMapping {
     /// The address handed to the importer.
     pub(crate) addr: VmapAddr,
     /// The mapping behind `addr`, of its own, kept until the importer gives the address back;
-    /// revocation points it at the scratch page. Only memory without a physical address (the
-    /// KUnit suite's system memory) hands out addresses of its own mapping instead, and has
-    /// nothing to revoke.
+    /// revocation points it at a page of system memory. Only memory without a physical address
+    /// (the KUnit suite's system memory) hands out addresses of its own mapping instead, and
+    /// has nothing to revoke.
     pub(crate) stitched: Option<IoVmap>,
 }
 
 impl KernelMapping {
-    /// A mapping of `size` bytes that all show the scratch page: what an importer gets for a
-    /// buffer whose region is gone.
+    /// A mapping of `size` bytes that all show one zeroed page of system memory, the mapping's
+    /// own: what an importer gets for a buffer whose region is gone.
     pub(crate) fn scratch(size: usize) -> Result<Self> {
-        let page = crate::scratch::page().ok_or(ENOMEM)?;
+        let page = Page::alloc_page(GFP_KERNEL | __GFP_ZERO)?;
         let mapping = IoVmap::of_page(page, size / PAGE_SIZE)?;
         // SAFETY: The mapping covers `size` bytes of system memory and is kept with the address.
         let addr = unsafe { VmapAddr::from_vaddr(mapping.addr()) };
@@ -79,7 +82,7 @@ pub(crate) trait DeviceMemory: Send + Sync {
     /// # Safety
     ///
     /// The caller keeps `self` and the returned mapping alive for as long as the address is
-    /// used, and points the mapping at the scratch page when the region is withdrawn.
+    /// used, and points the mapping at a page of system memory when the region is withdrawn.
     unsafe fn vmap(&self, ranges: &[(usize, usize)], size: usize) -> Result<KernelMapping>;
 }
 
@@ -98,7 +101,7 @@ impl DeviceMemory for IoMemory {
 
     unsafe fn vmap(&self, ranges: &[(usize, usize)], _size: usize) -> Result<KernelMapping> {
         // Even a single range gets a mapping of its own, not a part of `self`'s: revocation
-        // points it at the scratch page.
+        // points it at a page of system memory.
         // SAFETY: The memory is the device memory `map` was given, which the caller keeps.
         unsafe { stitch(self.phys(), self.size(), self.caching(), ranges) }
     }
@@ -165,8 +168,8 @@ impl DeviceMemory for BarMemory {
 
     unsafe fn vmap(&self, ranges: &[(usize, usize)], _size: usize) -> Result<KernelMapping> {
         // SAFETY: The BAR is device memory of the region's device. The mapping outlives the
-        // binding, but not on the BAR: withdrawal points it at the scratch page before the
-        // device is unbound (see `crate::revoke`).
+        // binding, but not on the BAR: withdrawal points it at a page of system memory before
+        // the device is unbound (see `crate::revoke`).
         unsafe { stitch(self.phys, self.size, self.caching, ranges) }
     }
 }

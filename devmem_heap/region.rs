@@ -233,6 +233,11 @@ impl Region {
         Some(withdrawal)
     }
 
+    /// Returns whether buffers allocated from the region are still alive.
+    pub(crate) fn has_live_buffers(&self) -> bool {
+        !self.ledger.lock().buffers().is_empty()
+    }
+
     /// Enters the region: returns a proof that it is live, or [`ENODEV`].
     pub(crate) fn enter(&self) -> Result<RegionGuard<'_>> {
         let guard = self.srcu.read_lock();

@@ -52,8 +52,9 @@ impl Region {
     /// returned reference is the driver's handle for in-kernel allocation.
     ///
     /// Returns [`EINVAL`] for an invalid name or chunk size, or a BAR that is not a standard
-    /// memory BAR, [`EEXIST`] if the name is in use, [`EBUSY`] if the BAR is claimed, and the
-    /// errors of mapping the BAR and of the allocator.
+    /// memory BAR, [`EEXIST`] if the name is in use, [`EBUSY`] if the BAR is claimed or the
+    /// name is quarantined (see [`Region::unregister`]), and the errors of mapping the BAR and
+    /// of the allocator.
     pub fn register_pci(
         pdev: &pci::Device<Bound>,
         bar: u32,
@@ -74,8 +75,8 @@ impl Region {
     /// its heaps. The region is withdrawn when `dev` is unbound.
     ///
     /// Returns [`EINVAL`] for an invalid name or chunk size, or a range that is not page
-    /// aligned, [`EEXIST`] if the name is in use, and the errors of mapping the range and of
-    /// the allocator.
+    /// aligned, [`EEXIST`] if the name is in use, [`EBUSY`] if it is quarantined, and the
+    /// errors of mapping the range and of the allocator.
     ///
     /// # Safety
     ///
@@ -98,19 +99,21 @@ impl Region {
         )
     }
 
-    /// Withdraws the region: its heaps stay but fail with [`ENODEV`], and nothing reaches the
-    /// device's memory through the region or its buffers any more: importers' DMA tables are
-    /// invalidated and come back, their kernel mappings show the scratch page, user mappings
-    /// fault with `SIGBUS` (see [`crate::revoke`]). The region's name is free again at once.
+    /// Withdraws the region: its heaps stay but fail with [`ENODEV`], and the region's buffers
+    /// are revoked (see [`crate::revoke`]): importers' DMA tables are invalidated and come
+    /// back, their kernel mappings show a page of system memory, user mappings fault with
+    /// `SIGBUS`. The region's name is free again at once, unless an importer did not let go in
+    /// time: then it stays taken until the region's buffers are gone.
     ///
     /// Idempotent; also done when the device is unbound. A concurrent second call returns
-    /// once the first is done. Must not be called from inside the framework's own callbacks.
+    /// once the first is done. Must not be called from inside the framework's own callbacks,
+    /// nor with a buffer's reservation lock held.
     pub fn unregister(&self) {
         let Some(withdrawal) = self.withdraw() else {
             return;
         };
         let revoked = revoke::revoke_buffers(self);
-        registry::withdraw(self);
+        registry::withdraw(self, revoked.unclean == 0);
         drop(withdrawal);
         dev_info!(
             self.device(),
@@ -120,6 +123,14 @@ impl Region {
             revoked.total.as_micros_ceil(),
             revoked.slowest.as_micros_ceil()
         );
+        if revoked.unclean != 0 {
+            dev_err!(
+                self.device(),
+                "devmem-heap: region {}: {} buffers not revoked cleanly; the name is kept until they are gone\n",
+                self.name(),
+                revoked.unclean
+            );
+        }
     }
 }
 

@@ -10,7 +10,9 @@
 //!
 //! A name is free again as soon as its region is withdrawn, even while buffers of that region
 //! live: withdrawal revoked them, so nothing of theirs reaches the memory a new region under
-//! the name (on the same device bound again, or another) hands out.
+//! the name (on the same device bound again, or another) hands out. If the revocation was not
+//! clean (an importer kept a table or its fences past the bound), the name stays taken
+//! (`EBUSY`) until every buffer of that region is gone.
 
 use crate::{
     debugfs,
@@ -70,6 +72,9 @@ struct Entry {
     scattered: Option<&'static Heap<HeapBackend>>,
     contiguous: Option<&'static Heap<HeapBackend>>,
     region: Option<Arc<Region>>,
+    /// A region withdrawn under the name whose revocation was not clean, while it may have
+    /// live buffers that importers still reach.
+    quarantined: Option<Arc<Region>>,
     debugfs: Option<Pin<KBox<Scope<Arc<Region>>>>>,
 }
 
@@ -121,6 +126,14 @@ impl Registry {
             if entry.region.is_some() {
                 return Err(EEXIST);
             }
+            if entry
+                .quarantined
+                .as_ref()
+                .is_some_and(|r| r.has_live_buffers())
+            {
+                return Err(EBUSY);
+            }
+            entry.quarantined = None;
             return Ok(i);
         }
         let contiguous = CString::try_from_fmt(fmt!("{}{}", name.to_str()?, CONTIGUOUS_SUFFIX))?;
@@ -145,6 +158,7 @@ impl Registry {
                 scattered: None,
                 contiguous: None,
                 region: None,
+                quarantined: None,
                 debugfs: None,
             },
             GFP_KERNEL,
@@ -170,8 +184,8 @@ fn heap_in(
 /// and the heap nodes `nodes` says.
 ///
 /// Returns [`EINVAL`] for an invalid name, [`EEXIST`] if the name is taken, clashes with
-/// another region's heaps or is the name of another heap, and the errors of `make` and of
-/// adding the heaps.
+/// another region's heaps or is the name of another heap, [`EBUSY`] while buffers of a region
+/// the name quarantined live, and the errors of `make` and of adding the heaps.
 pub(crate) fn publish(
     name: &CStr,
     nodes: Nodes,
@@ -224,8 +238,9 @@ fn back_nodes(entry: &mut Entry, region: &Arc<Region>) -> Result {
 }
 
 /// Takes `region` out of the registry: its heaps stay, with no backend, and its debugfs
-/// directory goes.
-pub(crate) fn withdraw(region: &Region) {
+/// directory goes. Unless its buffers were revoked `clean`ly, the name is quarantined until
+/// they are gone.
+pub(crate) fn withdraw(region: &Region, clean: bool) {
     let mut reg = REGISTRY.lock();
     let Some(i) = reg.find(region.name()) else {
         return;
@@ -243,6 +258,9 @@ pub(crate) fn withdraw(region: &Region) {
     }
     let scope = entry.debugfs.take();
     let region = entry.region.take();
+    if !clean {
+        entry.quarantined = region.clone();
+    }
     drop(reg);
     drop(scope);
     drop(region);

@@ -188,18 +188,31 @@ impl Drop for IoMemory {
 /// device's while the mapping is used, or until [`IoVmap::redirect`] takes the mapping off it.
 ///
 /// A mapping that is handed to someone who cannot be told to stop using it (an importer's
-/// `dma_buf_vmap()`) is revoked that way: every page is pointed at one page of system memory,
-/// so that the holder reads junk and writes nowhere, never the device memory, which can then go.
+/// `dma_buf_vmap()`) is revoked that way: every page is pointed at one page of system memory
+/// that the mapping then owns, so that the holder reads and writes that page, never the device
+/// memory, which can then go.
 ///
 /// # Invariants
 ///
-/// `addr` is a mapping of whole pages, unmapped on drop: if `device`, a `vmap_pfn()` mapping of
-/// device memory, whose pages may have been redirected to a `'static` page of system memory;
-/// otherwise a `vmap()` mapping whose pages are all one `'static` page of system memory.
+/// `addr` is a mapping of whole pages, unmapped on drop, of one of two kinds:
+/// - [`Backing::Device`]: a `vmap_pfn()` mapping of device memory;
+/// - [`Backing::Page`]: every page maps `scratch` (made by [`IoVmap::of_page`], or by
+///   [`IoVmap::redirect`] of a `vmap_pfn()` mapping).
 #[cfg(CONFIG_VMAP_PFN)]
 pub struct IoVmap {
     addr: NonNull<c_void>,
-    device: bool,
+    backing: Backing,
+    scratch: Option<Page>,
+}
+
+/// What the pages of an [`IoVmap`] map.
+#[cfg(CONFIG_VMAP_PFN)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Backing {
+    /// Device memory.
+    Device,
+    /// One page of system memory, the mapping's own.
+    Page,
 }
 
 #[cfg(CONFIG_VMAP_PFN)]
@@ -213,7 +226,8 @@ impl IoVmap {
     /// # Safety
     ///
     /// The ranges must be device memory (never system RAM, which has `struct page`s) that the
-    /// caller's device owns, and stay that device's memory while the mapping is used.
+    /// caller's device owns, and stay that device's memory while the mapping is used, or until
+    /// it is redirected.
     pub unsafe fn new(ranges: &[(PhysAddr, usize)], caching: Caching) -> Result<Self> {
         let pages = ranges
             .iter()
@@ -250,15 +264,43 @@ impl IoVmap {
         // INVARIANT: `ptr` is a `vmap_pfn()` mapping of device memory, unmapped when dropped.
         Ok(IoVmap {
             addr: NonNull::new(ptr).ok_or(ENOMEM)?,
-            device: true,
+            backing: Backing::Device,
+            scratch: None,
         })
     }
 
-    /// Maps `pages` pages that are all `page`, cached like the kernel's own memory: a mapping of
-    /// the size of a buffer whose device memory is gone, for someone who must get one.
+    /// Maps `pages` pages that are all `page`, cached like the kernel's own memory, and keeps
+    /// `page`: a mapping the size of a buffer whose device memory is gone, for someone who must
+    /// get one.
     ///
-    /// Returns [`EINVAL`] for no pages and [`ENOMEM`] if the mapping fails.
-    pub fn of_page(page: &'static Page, pages: usize) -> Result<Self> {
+    /// Returns [`EINVAL`] for no pages, and [`ENOMEM`] if the mapping fails (`vmap()` refuses
+    /// more pages than the system has).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kernel::{
+    ///     dma_buf::iomem::{
+    ///         Backing,
+    ///         IoVmap, //
+    ///     },
+    ///     page::{
+    ///         Page,
+    ///         PAGE_SIZE, //
+    ///     },
+    /// };
+    ///
+    /// let map = IoVmap::of_page(Page::alloc_page(GFP_KERNEL | __GFP_ZERO)?, 3)?;
+    /// assert_eq!(map.backing(), Backing::Page);
+    /// let base = map.addr().cast::<u8>();
+    /// // SAFETY: The mapping is three pages of system memory, all the same page.
+    /// unsafe {
+    ///     base.write_volatile(0x5a);
+    ///     assert_eq!(base.add(2 * PAGE_SIZE).read_volatile(), 0x5a);
+    /// }
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn of_page(page: Page, pages: usize) -> Result<Self> {
         let count = u32::try_from(pages).map_err(|_| EINVAL)?;
         if count == 0 {
             return Err(EINVAL);
@@ -267,8 +309,9 @@ impl IoVmap {
         for _ in 0..pages {
             list.push(page.as_ptr(), GFP_KERNEL)?;
         }
-        // SAFETY: `list` holds `count` pointers to `page`, which lives forever; `vmap()` takes
-        // no reference on them without `VM_MAP_PUT_PAGES`, and `vunmap()` frees none of them.
+        // SAFETY: `list` holds `count` pointers to `page`, which the mapping keeps until it is
+        // unmapped; `vmap()` takes no reference on them without `VM_MAP_PUT_PAGES`, and
+        // `vunmap()` frees none of them.
         let ptr = unsafe {
             bindings::vmap(
                 list.as_mut_ptr(),
@@ -278,35 +321,50 @@ impl IoVmap {
                 bindings::pgprot_kernel(),
             )
         };
-        // INVARIANT: `ptr` maps `pages` pages, each the `'static` `page`, until dropped.
+        // INVARIANT: `ptr` maps `pages` pages, each `page`, which is kept, until dropped.
         Ok(IoVmap {
             addr: NonNull::new(ptr).ok_or(ENOMEM)?,
-            device: false,
+            backing: Backing::Page,
+            scratch: Some(page),
         })
     }
 
-    /// Returns the address of the mapping: of I/O memory, but for [`IoVmap::of_page`]'s.
+    /// Returns the address of the mapping: of I/O memory while its backing is
+    /// [`Backing::Device`], of system memory otherwise.
     pub fn addr(&self) -> *mut c_void {
         self.addr.as_ptr()
     }
 
-    /// Points every page of the mapping at `page`, cached like the kernel's own memory.
+    /// Returns what the mapping's pages map.
+    pub fn backing(&self) -> Backing {
+        self.backing
+    }
+
+    /// Points every page of the mapping at `page`, cached like the kernel's own memory, and
+    /// keeps `page` until the mapping is dropped.
     ///
-    /// Accesses that race with it reach either the old page or `page`; once it returns, no CPU
-    /// reaches the old pages through the mapping, which keeps its address and size. Its holder
-    /// reads whatever `page` holds and writes into `page`. A mapping made by
-    /// [`IoVmap::of_page`] shows one page already and is left as it is.
-    pub fn redirect(&self, page: &'static Page) -> Result {
-        if !self.device {
+    /// Accesses that race with it reach either the device memory or `page`; once it returns, no
+    /// CPU reaches the device memory through the mapping, which keeps its address and size. Its
+    /// holder reads whatever `page` holds and writes into `page`. A mapping whose backing is
+    /// [`Backing::Page`] already is left as it is, and `page` dropped.
+    ///
+    /// Returns the error of `vmap_pfn_redirect()`, leaving the mapping on the device memory.
+    pub fn redirect(&mut self, page: Page) -> Result {
+        if self.backing == Backing::Page {
             return Ok(());
         }
         // SAFETY: `addr` is the start of a `vmap_pfn()` mapping by the type invariants, and
-        // `page` outlives it.
-        to_result(unsafe { bindings::vmap_pfn_redirect(self.addr.as_ptr(), page.as_ptr()) })
+        // `page` is kept below for as long as the mapping.
+        to_result(unsafe { bindings::vmap_pfn_redirect(self.addr.as_ptr(), page.as_ptr()) })?;
+        // INVARIANT: Every page now maps `page`, kept in `scratch`.
+        self.backing = Backing::Page;
+        self.scratch = Some(page);
+        Ok(())
     }
 }
 
-// SAFETY: The mapping is a plain range of I/O memory; any thread may use or unmap it.
+// SAFETY: The mapping is a kernel address, valid on every CPU; any thread may use or unmap it,
+// and its page, if it has one, with it.
 #[cfg(CONFIG_VMAP_PFN)]
 unsafe impl Send for IoVmap {}
 // SAFETY: `IoVmap` has no methods that mutate through a shared reference.
@@ -317,7 +375,7 @@ unsafe impl Sync for IoVmap {}
 impl Drop for IoVmap {
     fn drop(&mut self) {
         // SAFETY: By the type invariants `addr` is a `vmap_pfn()` or `vmap()` mapping, unmapped
-        // once.
+        // once. `scratch`, which it may map, is dropped after this.
         unsafe { bindings::vunmap(self.addr.as_ptr()) };
     }
 }

@@ -94,7 +94,8 @@ impl ResvGuard<'_> {
     ///
     /// Returns [`ETIMEDOUT`] if a fence is still unsignalled at the end.
     pub fn wait_idle(&self, timeout: Delta) -> Result {
-        let millis = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
+        // A negative timeout is none; one beyond `u32` milliseconds (49 days) is the longest.
+        let millis = u32::try_from(timeout.as_millis().max(0)).unwrap_or(u32::MAX);
         // CAST: A jiffies count fits the unsigned long the C function takes.
         let jiffies = msecs_to_jiffies(millis) as usize;
         // SAFETY: The reservation lock is held; `resv` is valid for the buffer's lifetime.
