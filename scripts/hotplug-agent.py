@@ -268,12 +268,20 @@ class Agent:
             answer = self.handle(text)
         except Refused as e:
             answer = f"error {e}"
+        except OSError as e:
+            # A backing file that cannot be read: this request fails, the
+            # agent goes on serving.
+            answer = f"error {e}"
         log(f"ack-{token}: {answer}")
         tmp = os.path.join(self.reqdir, f".ack-{token}.tmp")
         with open(tmp, "w") as f:
             f.write(answer + "\n")
         os.rename(tmp, os.path.join(self.reqdir, f"ack-{token}"))
-        os.unlink(path)
+        # The guest withdraws a request it gave up waiting for.
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            log(f"req-{token}: withdrawn by the guest before the answer")
 
     def run(self):
         while True:

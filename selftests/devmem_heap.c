@@ -318,22 +318,6 @@ static int ends_ok(pid_t pid)
 	       WEXITSTATUS(status) == 0;
 }
 
-static int vgem_fence(int vgem, unsigned int handle, unsigned int flags)
-{
-	struct drm_vgem_fence_attach attach = { .handle = handle, .flags = flags };
-
-	if (ioctl(vgem, DRM_IOCTL_VGEM_FENCE_ATTACH, &attach))
-		return -1;
-	return attach.out_fence;
-}
-
-static int vgem_signal(int vgem, int fence)
-{
-	struct drm_vgem_fence_signal sig = { .fence = fence };
-
-	return ioctl(vgem, DRM_IOCTL_VGEM_FENCE_SIGNAL, &sig);
-}
-
 /*
  * begin_cpu_access waits as the direction requires: a CPU read waits for
  * writers only, a CPU write for every fence. vgem puts unsignalled fences

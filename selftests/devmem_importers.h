@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <drm/drm.h>
+#include <drm/vgem_drm.h>
 
 #include "kselftest.h"
 #include "devmem_regions.h"
@@ -91,6 +92,23 @@ static __maybe_unused int append_hex(char *cmd, size_t size, int len,
 	for (i = 0; i < n && len < (int)size - 3; i++)
 		len += snprintf(cmd + len, size - len, "%02x", pat[i]);
 	return len;
+}
+
+/* Puts an unsignalled vgem fence on the object @handle: its id, or -1. */
+static __maybe_unused int vgem_fence(int vgem, unsigned int handle, unsigned int flags)
+{
+	struct drm_vgem_fence_attach attach = { .handle = handle, .flags = flags };
+
+	if (ioctl(vgem, DRM_IOCTL_VGEM_FENCE_ATTACH, &attach))
+		return -1;
+	return attach.out_fence;
+}
+
+static __maybe_unused int vgem_signal(int vgem, int fence)
+{
+	struct drm_vgem_fence_signal sig = { .fence = fence };
+
+	return ioctl(vgem, DRM_IOCTL_VGEM_FENCE_SIGNAL, &sig);
 }
 
 /*
