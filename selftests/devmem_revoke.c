@@ -722,6 +722,61 @@ out:
 		close(heap);
 }
 
+/*
+ * A withdrawal that cannot revoke cleanly keeps the region's name: a vgem
+ * write fence nobody signals outlasts the 5 s bound, so binding the device
+ * again fails with EBUSY while the buffer lives, and works once it is gone.
+ */
+static void test_unclean_quarantine(const struct region *r)
+{
+	int heap = open_heap(r->name, 0), vgem = open_vgem(), fd = -1, fence = -1, ok = 0;
+	long long took = -1, end;
+	unsigned int handle = 0;
+	char dev[32] = "";
+
+	if (heap < 0 || vgem < 0 || !stat_str(r->name, "device", dev, sizeof(dev)))
+		goto out;
+	fd = heap_alloc(heap, LEN, O_RDWR, 0);
+	if (fd < 0 || vgem_import(vgem, fd, &handle))
+		goto out;
+	fence = vgem_fence(vgem, handle, VGEM_FENCE_WRITE);
+	took = now_ms();
+	if (fence < 0 || write_str(IVSHMEM_DRIVER "/unbind", dev))
+		goto out;
+	took = now_ms() - took;
+	ok = took >= 4900 && write_str(IVSHMEM_DRIVER "/bind", dev) == -EBUSY &&
+	     heap_alloc(heap, LEN, O_RDWR, 0) == -ENODEV;
+	vgem_signal(vgem, fence);
+	{
+		struct drm_gem_close cl = { .handle = handle };
+
+		ioctl(vgem, DRM_IOCTL_GEM_CLOSE, &cl);
+		handle = 0;
+	}
+	close(fd);
+	fd = -1;
+	/* The buffer's file is released asynchronously. */
+	end = now_ms() + 5000;
+	while (write_str(IVSHMEM_DRIVER "/bind", dev) == -EBUSY && now_ms() < end)
+		usleep(50 * 1000);
+	fd = heap_alloc(heap, LEN, O_RDWR, 0);
+	ok = ok && fd >= 0;
+out:
+	ksft_test_result(ok, "%s: revoke: unsignalled fences (%lld ms) keep the name taken\n",
+			 r->name, took);
+	if (handle) {
+		struct drm_gem_close cl = { .handle = handle };
+
+		ioctl(vgem, DRM_IOCTL_GEM_CLOSE, &cl);
+	}
+	if (fd >= 0)
+		close(fd);
+	if (vgem >= 0)
+		close(vgem);
+	if (heap >= 0)
+		close(heap);
+}
+
 static int run_check(void)
 {
 	int i, slot_done = 0;
@@ -731,8 +786,9 @@ static int run_check(void)
 	find_regions();
 	if (!nregions)
 		ksft_exit_skip("no devmem-heap region of a device\n");
-	ksft_set_plan(CHECKS * (2 * nregions + 1) + 1);
+	ksft_set_plan(CHECKS * (2 * nregions + 1) + 2);
 	test_fence_wait(&regions[0]);
+	test_unclean_quarantine(&regions[0]);
 	for (i = 0; i < nregions; i++)
 		cycle(&regions[i], UNBIND, i);
 	for (i = 0; i < nregions; i++) {
