@@ -672,6 +672,48 @@ static void skip_cycle(const char *what, const char *why)
 		ksft_test_result_skip("%s: check %d: %s\n", what, i + 1, why);
 }
 
+/* A buffer of a region, imported by vgem: fences on it are vgem's to signal. */
+struct fenced {
+	int heap, vgem, fd;
+	unsigned int handle;
+	char dev[32];
+};
+
+/* Allocates and imports the buffer; 0, or -1 (fenced_close() cleans up). */
+static int fenced_open(const struct region *r, struct fenced *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->heap = open_heap(r->name, 0);
+	f->vgem = open_vgem();
+	f->fd = heap_alloc(f->heap, LEN, O_RDWR, 0);
+	if (f->heap < 0 || f->vgem < 0 || f->fd < 0 ||
+	    !stat_str(r->name, "device", f->dev, sizeof(f->dev)))
+		return -1;
+	return vgem_import(f->vgem, f->fd, &f->handle);
+}
+
+/* Drops the buffer: vgem's import of it, and our file descriptor. */
+static void fenced_drop_buffer(struct fenced *f)
+{
+	struct drm_gem_close cl = { .handle = f->handle };
+
+	if (f->handle)
+		ioctl(f->vgem, DRM_IOCTL_GEM_CLOSE, &cl);
+	if (f->fd >= 0)
+		close(f->fd);
+	f->handle = 0;
+	f->fd = -1;
+}
+
+static void fenced_close(struct fenced *f)
+{
+	fenced_drop_buffer(f);
+	if (f->vgem >= 0)
+		close(f->vgem);
+	if (f->heap >= 0)
+		close(f->heap);
+}
+
 /*
  * Withdrawal waits for the buffer's fences before it lets the device go: a
  * vgem write fence that a child signals after FENCE_MS holds the unbind up
@@ -679,47 +721,33 @@ static void skip_cycle(const char *what, const char *why)
  */
 static void test_fence_wait(const struct region *r)
 {
-	int heap = open_heap(r->name, 0), vgem = open_vgem(), fd = -1, fence = -1, ok = 0;
-	unsigned int handle = 0;
 	long long took = -1;
-	char dev[32] = "";
+	struct fenced f;
+	int fence, ok = 0;
 	pid_t pid = -1;
 
-	if (heap < 0 || vgem < 0 || !stat_str(r->name, "device", dev, sizeof(dev)))
+	if (fenced_open(r, &f))
 		goto out;
-	fd = heap_alloc(heap, LEN, O_RDWR, 0);
-	if (fd < 0 || vgem_import(vgem, fd, &handle))
-		goto out;
-	fence = vgem_fence(vgem, handle, VGEM_FENCE_WRITE);
+	fence = vgem_fence(f.vgem, f.handle, VGEM_FENCE_WRITE);
 	if (fence < 0)
 		goto out;
 	pid = fork();
 	if (pid == 0) {
 		usleep(FENCE_MS * 1000);
-		_exit(vgem_signal(vgem, fence) ? 1 : 0);
+		_exit(vgem_signal(f.vgem, fence) ? 1 : 0);
 	}
 	took = now_ms();
-	if (pid < 0 || write_str(IVSHMEM_DRIVER "/unbind", dev))
+	if (pid < 0 || write_str(IVSHMEM_DRIVER "/unbind", f.dev))
 		goto out;
 	took = now_ms() - took;
 	ok = took >= FENCE_MS - 50 && took < 4500;
-	ok = !write_str(IVSHMEM_DRIVER "/bind", dev) && ok;
+	ok = !write_str(IVSHMEM_DRIVER "/bind", f.dev) && ok;
 out:
 	ksft_test_result(ok, "%s: revoke waits for the buffer's fences (%lld ms, signal at %d)\n",
 			 r->name, took, FENCE_MS);
 	if (pid > 0)
 		waitpid(pid, NULL, 0);
-	if (handle) {
-		struct drm_gem_close cl = { .handle = handle };
-
-		ioctl(vgem, DRM_IOCTL_GEM_CLOSE, &cl);
-	}
-	if (fd >= 0)
-		close(fd);
-	if (vgem >= 0)
-		close(vgem);
-	if (heap >= 0)
-		close(heap);
+	fenced_close(&f);
 }
 
 /*
@@ -729,52 +757,33 @@ out:
  */
 static void test_unclean_quarantine(const struct region *r)
 {
-	int heap = open_heap(r->name, 0), vgem = open_vgem(), fd = -1, fence = -1, ok = 0;
 	long long took = -1, end;
-	unsigned int handle = 0;
-	char dev[32] = "";
+	int fence, fd, ok = 0;
+	struct fenced f;
 
-	if (heap < 0 || vgem < 0 || !stat_str(r->name, "device", dev, sizeof(dev)))
+	if (fenced_open(r, &f))
 		goto out;
-	fd = heap_alloc(heap, LEN, O_RDWR, 0);
-	if (fd < 0 || vgem_import(vgem, fd, &handle))
-		goto out;
-	fence = vgem_fence(vgem, handle, VGEM_FENCE_WRITE);
+	fence = vgem_fence(f.vgem, f.handle, VGEM_FENCE_WRITE);
 	took = now_ms();
-	if (fence < 0 || write_str(IVSHMEM_DRIVER "/unbind", dev))
+	if (fence < 0 || write_str(IVSHMEM_DRIVER "/unbind", f.dev))
 		goto out;
 	took = now_ms() - took;
-	ok = took >= 4900 && write_str(IVSHMEM_DRIVER "/bind", dev) == -EBUSY &&
-	     heap_alloc(heap, LEN, O_RDWR, 0) == -ENODEV;
-	vgem_signal(vgem, fence);
-	{
-		struct drm_gem_close cl = { .handle = handle };
-
-		ioctl(vgem, DRM_IOCTL_GEM_CLOSE, &cl);
-		handle = 0;
-	}
-	close(fd);
-	fd = -1;
+	ok = took >= 4900 && write_str(IVSHMEM_DRIVER "/bind", f.dev) == -EBUSY &&
+	     heap_alloc(f.heap, LEN, O_RDWR, 0) == -ENODEV;
+	vgem_signal(f.vgem, fence);
+	fenced_drop_buffer(&f);
 	/* The buffer's file is released asynchronously. */
 	end = now_ms() + 5000;
-	while (write_str(IVSHMEM_DRIVER "/bind", dev) == -EBUSY && now_ms() < end)
+	while (write_str(IVSHMEM_DRIVER "/bind", f.dev) == -EBUSY && now_ms() < end)
 		usleep(50 * 1000);
-	fd = heap_alloc(heap, LEN, O_RDWR, 0);
+	fd = heap_alloc(f.heap, LEN, O_RDWR, 0);
 	ok = ok && fd >= 0;
+	if (fd >= 0)
+		close(fd);
 out:
 	ksft_test_result(ok, "%s: revoke: unsignalled fences (%lld ms) keep the name taken\n",
 			 r->name, took);
-	if (handle) {
-		struct drm_gem_close cl = { .handle = handle };
-
-		ioctl(vgem, DRM_IOCTL_GEM_CLOSE, &cl);
-	}
-	if (fd >= 0)
-		close(fd);
-	if (vgem >= 0)
-		close(vgem);
-	if (heap >= 0)
-		close(heap);
+	fenced_close(&f);
 }
 
 static int run_check(void)
