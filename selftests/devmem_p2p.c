@@ -238,17 +238,41 @@ out:
 }
 
 /*
+ * Imports @fd into @importer, opened as @edu, with @flags; the heap must
+ * refuse it: refused_maps reaches @refused and one line giving @why is
+ * logged. Returns the import's error, or -EIO if the count or the line is
+ * wrong.
+ */
+static int refused_import(const struct region *r, const struct edu *importer, int edu, int fd,
+			  unsigned int flags, long long refused, const char *why)
+{
+	char line[256];
+	int before, ret;
+
+	if (fd < 0)
+		return -EBADF;
+	/* The log is rate-limited to a line a second: let an earlier one age. */
+	sleep(1);
+	refusal_line(r, importer, why, line, sizeof(line));
+	before = dmesg_count(line);
+	ret = edu_import(edu, fd, flags, 0);
+	if (stat_of(r->name, "refused_maps") != refused || before < 0 ||
+	    dmesg_count(line) != before + 1)
+		return -EIO;
+	return ret;
+}
+
+/*
  * Refused importers: edu on the root bus, a non-revocable import, and a
  * table beyond a 28-bit DMA mask. Each refusal by the heap moves
  * refused_maps by one and is logged (once a second at most).
  */
 static void test_refusals(const struct region *r)
 {
-	int heap = open_heap(r->name, 0), fd, e_root, e_peer, ret, before;
+	int heap = open_heap(r->name, 0), fd, e_root, e_peer, ret;
 	long long refused = stat_of(r->name, "refused_maps");
 	unsigned long long transfers, bar0, bar1;
 	struct edu_p2p_info info;
-	char line[256];
 	int ok;
 
 	fd = heap >= 0 ? heap_alloc(heap, 64 * 1024, O_RDWR, 0) : -1;
@@ -256,26 +280,14 @@ static void test_refusals(const struct region *r)
 	e_peer = edu_open(&peer);
 	transfers = edu_transfers(e_peer);
 
-	/* The log is rate-limited to a line a second: let an earlier one age. */
-	sleep(1);
-	refusal_line(r, &root, "it has no peer-to-peer route to the BAR", line, sizeof(line));
-	before = dmesg_count(line);
-	ret = edu_import(e_root, fd, EDU_P2P_REVOCABLE, 0);
-	ok = fd >= 0 && ret == -EOPNOTSUPP &&
-	     stat_of(r->name, "refused_maps") == refused + 1 &&
-	     before >= 0 && dmesg_count(line) == before + 1;
-	ksft_test_result(ok, "p2p refused: %s: edu on the root bus: %s, no-route line logged\n",
+	ret = refused_import(r, &root, e_root, fd, EDU_P2P_REVOCABLE, refused + 1,
+			     "it has no peer-to-peer route to the BAR");
+	ksft_test_result(ret == -EOPNOTSUPP,
+			 "p2p refused: %s: edu on the root bus: %s, no-route line logged\n",
 			 r->name, strerror(-ret));
-
-	sleep(1);
-	refusal_line(r, &peer, "it cannot be revoked (no invalidate_mappings)", line,
-		     sizeof(line));
-	before = dmesg_count(line);
-	ret = edu_import(e_peer, fd, 0, 0);
-	ok = fd >= 0 && ret == -EOPNOTSUPP &&
-	     stat_of(r->name, "refused_maps") == refused + 2 &&
-	     before >= 0 && dmesg_count(line) == before + 1;
-	ksft_test_result(ok, "p2p refused: %s: non-revocable import: %s, logged\n",
+	ret = refused_import(r, &peer, e_peer, fd, 0, refused + 2,
+			     "it cannot be revoked (no invalidate_mappings)");
+	ksft_test_result(ret == -EOPNOTSUPP, "p2p refused: %s: non-revocable import: %s, logged\n",
 			 r->name, strerror(-ret));
 
 	/*
