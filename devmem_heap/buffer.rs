@@ -179,6 +179,7 @@ impl Region {
         after: Option<u64>,
     ) -> Option<(u64, ARef<Exported<Buffer>>)> {
         let ledger = self.lock_ledger();
+        // Named, so that the iterator borrowing `ledger` is gone before the guard.
         let next = ledger.exported_after(after).find_map(|(id, buf)| {
             // SAFETY: The ledger records only the buffers `export_new` exports, as
             // `Exported<Buffer>`; each stays allocated while it is in the ledger, whose lock is

@@ -3,7 +3,7 @@
 //! User mappings of buffers, filled in on demand.
 //!
 //! `mmap` maps nothing; each fault maps the one page it needs, after entering the region. When
-//! the region is withdrawn its buffers' user mappings are zapped (`Region::withdraw`), so the
+//! the region is withdrawn its buffers' user mappings are zapped (`crate::revoke`), so the
 //! next access faults again and gets `SIGBUS`.
 
 use crate::allocation::Allocation;

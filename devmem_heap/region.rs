@@ -6,7 +6,9 @@
 //! A [`Region`] lives as long as anything uses it: the driver's handle, its heaps' backends
 //! and every allocation from it hold a reference. Its registration, though, is tied to the
 //! driver's binding: when the device is unbound (or the driver unregisters the region) the
-//! region is withdrawn, and from then on nothing reaches the device's memory through it.
+//! region is withdrawn, and from then on nothing reaches the device's memory through it (an
+//! importer that does not let go in time is the exception [`crate::revoke`] logs and
+//! quarantines).
 //!
 //! Everything that touches the memory or relies on the device being bound does so while
 //! holding a [`RegionGuard`], from [`Region::enter`]. Withdrawal marks the region gone, waits
