@@ -518,6 +518,25 @@ impl<T: Exporter> Exported<T> {
         unsafe { &*ptr.cast() }
     }
 
+    /// Returns `buf` as a buffer of `T` if `T` exported it, else `None`.
+    ///
+    /// Buffers are told apart by the `release` function of their `dma_buf_ops`, which is
+    /// `T`'s own.
+    pub fn from_dma_buf(buf: &DmaBuf) -> Option<&Self> {
+        let release: unsafe extern "C" fn(*mut bindings::dma_buf) = ExporterVTable::<T>::release;
+        // SAFETY: `buf` is valid; its `ops` are set at export and never change.
+        let ops = unsafe { &*(*buf.as_raw()).ops };
+        if !ops
+            .release
+            .is_some_and(|f| core::ptr::fn_addr_eq(f, release))
+        {
+            return None;
+        }
+        // SAFETY: `T`'s vtable means `Exported::<T>::new` made the buffer, which lives as long
+        // as `buf`.
+        Some(unsafe { Self::from_raw(buf.as_raw()) })
+    }
+
     /// Returns the exporter's data.
     pub fn data(&self) -> Pin<&T> {
         // SAFETY: By the type invariants `priv` holds a `Pin<KBox<T>>` that lives as long as the
