@@ -8,6 +8,7 @@
 # Kconfig-gated modules of it; exports.c exports its C face. The edu test
 # importer is a crate of its own: it uses only the kernel crate.
 obj-$(CONFIG_DEVMEM_HEAP) += devmem_heap/devmem_heap.o devmem_heap/exports.o
+obj-$(CONFIG_DEVMEM_HEAP_DRM) += drm_glue/exports.o
 obj-$(CONFIG_DEVMEM_HEAP_EDU_P2P) += vkms_demo/edu_p2p.o
 obj-$(CONFIG_DEVMEM_HEAP_KUNIT_TEST) += kunit/devmem_heap_capi_test.o
 obj-$(CONFIG_DEVMEM_HEAP_HARNESS_SELFTEST) += kunit/devmem_harness_selftest.o

@@ -28,6 +28,8 @@
 //! 7. [`debugfs`]: a region's state; [`registry`]: heap nodes by name, which outlive regions.
 //! 8. [`registration`]: the drivers' API: register from probe, withdraw on unbind.
 //! 9. [`capi`]: the C face; `vmap_check`: a test importer; the ivshmem driver.
+//! 10. `drm_gem` (in `drm_glue/`): GEM objects on region buffers for DRM drivers, and
+//!     `drm_capi`, its C face.
 //!
 //! # Lock order
 //!
@@ -68,6 +70,13 @@ mod revoke;
 #[cfg(CONFIG_DEVMEM_HEAP_VMAP_CHECK)]
 mod vmap_check;
 
+#[cfg(CONFIG_DEVMEM_HEAP_DRM)]
+#[path = "../drm_glue/capi.rs"]
+mod drm_capi;
+#[cfg(CONFIG_DEVMEM_HEAP_DRM)]
+#[path = "../drm_glue/gem.rs"]
+mod drm_gem;
+
 #[cfg(CONFIG_DEVMEM_HEAP_IVSHMEM)]
 #[path = "../vkms_demo/ivshmem.rs"]
 mod ivshmem;
@@ -105,6 +114,8 @@ struct DevmemHeapModule {
 impl kernel::Module for DevmemHeapModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         registry::init();
+        #[cfg(CONFIG_DEVMEM_HEAP_DRM)]
+        drm_gem::init();
         #[cfg(CONFIG_DEVMEM_HEAP_IVSHMEM)]
         let _ivshmem = ivshmem::register(_module)?;
         Ok(Self {
