@@ -264,13 +264,15 @@ impl<T: ObjectData> Vtable<T> {
         // SAFETY: The DRM core calls `free` on an object with this vtable, an `Object<T>`.
         T::free(unsafe { Self::object(obj) });
         // SAFETY: The count is zero: the object is ours alone. `dma_buf`, if set, holds its own
-        // reference (type invariant), which goes with it.
+        // reference (type invariant), which goes first: `drm_gem_object_release()` WARNs about
+        // an object that still has one.
         unsafe {
-            bindings::drm_gem_object_release(obj);
             let exported = (*obj).dma_buf;
             if !exported.is_null() {
+                (*obj).dma_buf = core::ptr::null_mut();
                 bindings::dma_buf_put(exported);
             }
+            bindings::drm_gem_object_release(obj);
             drop(KBox::from_raw(obj.cast::<Object<T>>()));
         }
     }
