@@ -11,5 +11,6 @@ obj-$(CONFIG_DEVMEM_HEAP) += devmem_heap/devmem_heap.o devmem_heap/exports.o
 obj-$(CONFIG_DEVMEM_HEAP_DRM) += drm_glue/exports.o
 obj-$(CONFIG_DEVMEM_HEAP_EDU_P2P) += vkms_demo/edu_p2p.o
 obj-$(CONFIG_DEVMEM_HEAP_KUNIT_TEST) += kunit/devmem_heap_capi_test.o
+obj-$(CONFIG_DEVMEM_HEAP_DRM_KUNIT_TEST) += kunit/devmem_drm_test.o
 obj-$(CONFIG_DEVMEM_HEAP_HARNESS_SELFTEST) += kunit/devmem_harness_selftest.o
 obj-$(CONFIG_DEVMEM_HEAP_RUST_TEST_HEAP) += kunit/rust_dma_heap_test.o

@@ -10,11 +10,10 @@
 //! driver's mappings.
 //!
 //! Self-import identity: each buffer has at most one object per DRM device, so importing a
-//! region's dma-buf into a driver that already holds an object for it, from any file, gives
-//! back that object, as `drm_gem_prime_import()` does for a driver's own exports. The objects
-//! are kept by their buffer's inode number in [`OBJECTS`], an rbtree; an object leaves it when
-//! it is freed. A buffer is found in the tree for the first device that wrapped it; another
-//! device importing it meanwhile gets an object of its own, without identity.
+//! region's dma-buf into a device that already holds an object for it, from any file, gives back
+//! that object, as `drm_gem_prime_import()` does for a driver's own exports. The objects are kept
+//! in [`OBJECTS`], an rbtree keyed by the buffer's inode number and the device; an object leaves
+//! it when it is freed.
 
 use crate::{
     buffer::Buffer,
@@ -57,9 +56,16 @@ pub(crate) struct Entry(NonNull<GemObject>);
 // (it leaves the tree in `DevmemGem::free`, before it is freed).
 unsafe impl Send for Entry {}
 
+/// The key of an object in [`OBJECTS`]: its buffer's inode number and its device's address.
+type Key = (u64, usize);
+
+fn key(dev: &Device, buf: &DmaBuf) -> Key {
+    (buf.ino(), dev.as_raw() as usize)
+}
+
 kernel::sync::global_lock! {
     // SAFETY: `init` runs in the module initialiser, before any object can be made.
-    unsafe(uninit) static OBJECTS: Mutex<Option<RBTree<u64, Entry>>> = None;
+    unsafe(uninit) static OBJECTS: Mutex<Option<RBTree<Key, Entry>>> = None;
 }
 
 /// Readies the glue; called once, from the module initialiser.
@@ -70,17 +76,17 @@ pub(crate) fn init() {
 
 impl ObjectData for DevmemGem {
     fn free(obj: &GemObject) {
+        let key = key(obj.dev(), obj.dma_buf());
         let mut objects = OBJECTS.lock();
         let Some(tree) = objects.as_mut() else {
             return;
         };
-        let ino = obj.dma_buf().ino();
+        // The entry may be a newer object's, which replaced this one while it was dying.
         if tree
-            .get(&ino)
+            .get(&key)
             .is_some_and(|entry| core::ptr::eq(entry.0.as_ptr(), obj))
         {
-            // Freed after the lock is dropped: the node holds no reference.
-            let node = tree.remove_node(&ino);
+            let node = tree.remove_node(&key);
             drop(objects);
             drop(node);
         }
@@ -107,37 +113,32 @@ pub(crate) fn create(
 /// a devmem-heap region; `None` if it is not, for the driver to import it its own way.
 pub(crate) fn import(dev: &Device, buf: &DmaBuf) -> Option<Result<ARef<GemObject>>> {
     Exported::<Buffer>::from_dma_buf(buf)?;
-    if let Some(obj) = lookup(dev, buf.ino()) {
-        return Some(Ok(obj));
-    }
-    Some(wrap(dev, buf.into()))
-}
-
-/// Returns `dev`'s live object for the buffer with inode number `ino`, if it is in the tree.
-fn lookup(dev: &Device, ino: u64) -> Option<ARef<GemObject>> {
     let objects = OBJECTS.lock();
-    let entry = objects.as_ref()?.get(&ino)?;
-    // SAFETY: An entry's object is allocated while it is in the tree and the lock is held.
-    let obj = unsafe { entry.0.as_ref() };
-    if !core::ptr::eq(obj.dev(), dev) {
-        return None;
-    }
-    // SAFETY: As above; the object may be on its way to `free`, which `try_get` sees.
-    let obj = unsafe { Object::try_get(entry.0) };
+    let obj = objects
+        .as_ref()
+        .and_then(|tree| tree.get(&key(dev, buf)))
+        .and_then(|entry| {
+            // SAFETY: An entry's object is allocated while it is in the tree and the lock is
+            // held; it may be on its way to `free`, which `try_get` sees.
+            unsafe { Object::try_get(entry.0) }
+        });
     drop(objects);
-    obj
+    Some(obj.map_or_else(|| wrap(dev, buf.into()), Ok))
 }
 
-/// Makes a new object of `dev` for `buf` and enters it in the tree, unless a live object of
-/// the buffer is there already (one of another device).
+/// Makes a new object of `dev` for `buf` and enters it in the tree.
+///
+/// A live object of the same device and buffer found there instead is returned, and the new
+/// one dropped: DRM imports one buffer at a time per device (under `object_name_lock`), so only
+/// an in-kernel caller racing an import gets there.
 fn wrap(dev: &Device, buf: ARef<DmaBuf>) -> Result<ARef<GemObject>> {
-    let ino = buf.ino();
+    let key = key(dev, &buf);
     let obj = GemObject::new(dev, buf, DevmemGem)?;
-    let node = RBTreeNode::new(ino, Entry(NonNull::from(&*obj)), GFP_KERNEL)?;
+    let node = RBTreeNode::new(key, Entry(NonNull::from(&*obj)), GFP_KERNEL)?;
     let mut objects = OBJECTS.lock();
     let tree = objects.get_or_insert_with(RBTree::new);
     // An entry whose count is zero is on its way out of the tree: replace it.
-    let other = tree.get(&ino).and_then(|entry| {
+    let other = tree.get(&key).and_then(|entry| {
         // SAFETY: An entry's object is allocated while it is in the tree and the lock is held.
         unsafe { Object::try_get(entry.0) }
     });
@@ -148,7 +149,9 @@ fn wrap(dev: &Device, buf: ARef<DmaBuf>) -> Result<ARef<GemObject>> {
     };
     // References and nodes go after the lock: freeing an object takes it.
     drop(objects);
-    drop(other);
     drop(replaced);
-    Ok(obj)
+    Ok(match other {
+        Some(other) => other,
+        None => obj,
+    })
 }
