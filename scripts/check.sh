@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # make check: lint, build what changed, boot the test VM once with the whole test
-# plan, judge it, boot three times more with the ivshmem region renamed (once
+# plan, judge it, boot once more with vkms on device memory to rerun the IGT
+# tests on it, boot three times more with the ivshmem region renamed (once
 # to the name of another heap and once to a name too long, which must both be
 # refused cleanly), then prove
 # the harness can fail: one boot loads a KUnit case that must fail, another
@@ -26,18 +27,21 @@ t=$(date +%s); DEVMEM_BUILD=$("$DEVMEM_TOP/scripts/kernel.sh"); phase "kernel bu
 t=$(date +%s); DEVMEM_ROOTFS=$("$DEVMEM_TOP/scripts/rootfs.sh"); phase "guest rootfs" "$t"
 export DEVMEM_BUILD DEVMEM_ROOTFS
 
-judge() { # judge PLAN EXPECT: summary of the plan's last run
+judge() { # judge PLAN EXPECT [summary.py options]: summary of the plan's last run
 	python3 "$DEVMEM_TOP/scripts/summary.py" --run "$DEVMEM_CACHE/runs/$1" --plan "$1" \
-		--ksrc "$ksrc" --expect "$2"
+		--ksrc "$ksrc" --expect "$2" "${@:3}"
+}
+# igt_expect PLAN: the result sources of the IGT tests igt.list names for PLAN.
+igt_expect() {
+	awk -v plan="$1" '!/^#/ { for (i = 2; i <= NF; i++) if ($i == plan) print $1 }' \
+		"$DEVMEM_TOP/scripts/guest/igt.list" |
+		sed 's|^igt_tests/.*|igt_tests|; t; s|^|igt-|' | sort -u | paste -sd,
 }
 
 t=$(date +%s)
 "$DEVMEM_TOP/scripts/vm.sh" check >/dev/null
 set +e
-expect=kunit,kselftest-dmabuf-heaps,devmem-pattern,devmem-pattern-edu
-for igt in $(grep -v '^#' "$DEVMEM_TOP/scripts/guest/igt.list"); do
-	expect+=,igt-$igt
-done
+expect=kunit,kselftest-dmabuf-heaps,devmem-pattern,devmem-pattern-edu,$(igt_expect check)
 for src in "$DEVMEM_TOP"/selftests/*.c; do
 	[ -e "$src" ] && expect+=,kselftest-$(basename "$src" .c)
 done
@@ -45,6 +49,21 @@ judge check "$expect" | tee "$DEVMEM_CACHE/runs/check/summary.txt"
 set -e
 phase "VM: test plan" "$t"
 read -r passed _ failed _ skipped _ < <(tail -n 1 "$DEVMEM_CACHE/runs/check/summary.txt")
+
+# vkms on device memory: every user framebuffer in the ivshmem BAR. The IGT
+# tests both boots run must pass as often as on shmem.
+t=$(date +%s)
+echo "== vkms on device memory: vkms.devmem_region=ivshmem =="
+sum=$DEVMEM_CACHE/runs/check-devmem/summary.txt
+"$DEVMEM_TOP/scripts/vm.sh" check-devmem kunit.enable=0 vkms.devmem_region=ivshmem \
+	>/dev/null 2>&1 || true
+set +e
+judge check-devmem "$(igt_expect check-devmem)" --same-passes-as "$DEVMEM_CACHE/runs/check" >"$sum"
+set -e
+sed -n '/results by source/,$p' "$sum"
+read -r p _ f _ s _ < <(tail -n 1 "$sum")
+passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+phase "VM: vkms on device memory" "$t"
 
 # Short boots with the ivshmem region renamed by its module parameter; each
 # plan checks the nodes and log lines its name must give.

@@ -81,26 +81,44 @@ sums=$build/devmem-tests-built-from
 mkdir -p "$tests" "$sums"
 make -s -C "$ksrc/tools/testing/selftests/dmabuf-heaps" OUTPUT="$tests" \
 	KHDR_INCLUDES="-isystem $build/usr/include" >/dev/null
-# The project's own selftests (KTAP, on the kernel's kselftest.h). A program
-# whose source is gone is removed, so the guest never runs it.
-for bin in "$tests"/*; do
+# The project's own selftests (KTAP, on the kernel's kselftest.h), and its
+# IGT tests (igt_tests/, on its own igt.h) in igt/, IGT's runner's test root.
+# A program whose source is gone is removed, so the guest never runs it.
+mkdir -p "$tests/igt" "$sums/igt"
+for bin in "$tests"/* "$tests"/igt/*; do
 	name=$(basename "$bin")
-	[ "$name" = dmabuf-heap ] || [ -e "$DEVMEM_TOP/selftests/$name.c" ] || rm -f "$bin"
+	case "$bin" in
+	"$tests"/igt/*)
+		[ "$name" = test-list.txt ] || [ -e "$DEVMEM_TOP/igt_tests/$name.c" ] || rm -f "$bin" ;;
+	*)
+		[ "$name" = dmabuf-heap ] || [ "$name" = igt ] ||
+			[ -e "$DEVMEM_TOP/selftests/$name.c" ] || rm -f "$bin" ;;
+	esac
 done
 # A program is rebuilt when its sources' content differs from what it was
 # built from (a cache shared by two checkouts sees older sources with newer
 # times), or the uAPI headers are newer than it.
-for src in "$DEVMEM_TOP"/selftests/*.c; do
+for src in "$DEVMEM_TOP"/selftests/*.c "$DEVMEM_TOP"/igt_tests/*.c; do
 	[ -e "$src" ] || continue
+	dir=$(dirname "$src")
 	bin=$tests/$(basename "$src" .c)
-	sum=$(cat "$src" "$DEVMEM_TOP"/selftests/*.h "$DEVMEM_TOP"/vkms_demo/*.h 2>/dev/null |
+	[ "$dir" = "$DEVMEM_TOP/selftests" ] || bin=$tests/igt/$(basename "$src" .c)
+	sum=$(cat "$src" "$dir"/*.h "$DEVMEM_TOP"/vkms_demo/*.h 2>/dev/null |
 		sha1sum | cut -c1-40)
 	if [ -e "$bin" ] && [ "$bin" -nt "$build/usr/include" ] &&
-		[ "$(cat "$sums/${bin##*/}" 2>/dev/null)" = "$sum" ]; then
+		[ "$(cat "$sums/${bin#"$tests"/}" 2>/dev/null)" = "$sum" ]; then
 		continue
 	fi
 	gcc -static -O2 -Wall -Wextra -Werror -I "$ksrc/tools/testing/selftests" \
 		-isystem "$build/usr/include" -o "$bin" "$src"
-	echo "$sum" >"$sums/${bin##*/}"
+	echo "$sum" >"$sums/${bin#"$tests"/}"
 done
+# igt_runner only runs programs its test root's test-list.txt names.
+{
+	echo TESTLIST
+	for bin in "$tests"/igt/*; do
+		[ "${bin##*/}" = test-list.txt ] || printf '%s ' "${bin##*/}"
+	done
+	printf '\nEND TESTLIST\n'
+} >"$tests/igt/test-list.txt"
 echo "$build"

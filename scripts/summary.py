@@ -10,6 +10,12 @@ Sources, merged into one count:
     tools/testing/kunit/kunit.py parse.
   * kselftest: results/kselftest-*.log, KTAP, checked against its plan.
   * IGT: results/igt-*.log, its "Subtest NAME: RESULT" lines.
+  * The project's own IGT tests (igt_tests/), run by igt_runner:
+    results/igt_tests/results.json, one row per test program; every
+    subtest of every program in results/igt_tests.list (as the program
+    lists them, run on the host) must have a result, and a skip is a
+    failure. "expect" lines in their output are judged as below, on the
+    host's backing files.
   * Device memory: results/devmem-pattern*.log, "expect REGION SIZE OFFSET
     HEX" lines of patterns the guest wrote (through mmap, or by edu's DMA
     in devmem-pattern-edu); each must be found
@@ -25,6 +31,10 @@ Sources, merged into one count:
   * The run: a timeout, a guest that did not finish its plan, an expected
     source with no results, or a test program that died without reporting
     are failures too.
+
+With --same-passes-as RUN, every IGT source this run shares with that
+earlier run must have passed as many times here as there. The rows of each
+run are kept in RUN/summary.json.
 
 The last line is always "N passed, N failed, N skipped". Exit status is 1 if
 anything failed.
@@ -175,8 +185,10 @@ def judge_igt(text):
     return passed, failed, skipped, reasons
 
 
-def judge_device_memory(run, text):
-    """Patterns the guest wrote, looked for in the host's backing files."""
+def judge_device_memory(run, text, every_image=True):
+    """Patterns the guest wrote, looked for in the host's backing files.
+
+    With every_image, each backing file must have had a pattern checked."""
     images = {}
     for img in sorted(glob.glob(os.path.join(run, "ivshmem*.img"))):
         with open(img, "rb") as f:
@@ -203,7 +215,7 @@ def judge_device_memory(run, text):
         else:
             passed += 1
             print(f"  device memory: {where}: found on the host", file=sys.stderr)
-    for img in images:
+    for img in images if every_image else ():
         if img not in seen:
             failed += 1
             reasons.append(f"{os.path.basename(img)}: no pattern was checked in it")
@@ -233,6 +245,77 @@ def judge_absent(tally, run):
     tally.add("device memory (revoked)", len(markers) - len(reasons), len(reasons), 0, reasons)
 
 
+def judge_igt_runner(tally, run, name, rc):
+    """The project's IGT tests, run by igt_runner: its results.json."""
+    path = os.path.join(run, "results", name, "results.json")
+    try:
+        with open(path) as f:
+            results = json.load(f)
+    except (FileNotFoundError, json.JSONDecodeError) as e:
+        tally.fail(name, f"igt_runner (exit status {rc}) left no results.json: {e}")
+        return
+    with open(os.path.join(run, "results", name + ".list")) as f:
+        listed = [l.strip()[len("igt@"):] for l in f if l.startswith("igt@")]
+    rows = {binary: [0, 0, []] for binary in listed}
+    outputs = []
+    for test, res in sorted(results.get("tests", {}).items()):
+        _, binary, subtest = (test.split("@", 2) + ["", ""])[:3]
+        row = rows.setdefault(binary, [0, 0, []])
+        result = res.get("result", "none")
+        outputs.append(res.get("out", ""))
+        if result == "pass":
+            row[0] += 1
+            continue
+        row[1] += 1
+        why = " (the project's own tests must not skip)" if result == "skip" else ""
+        tail = "\n".join((res.get("out", "") + res.get("err", "")).splitlines()[-15:])
+        row[2].append(f"{subtest}: {result}{why}; its last lines:\n{tail}")
+    for binary, (p, f_, reasons) in rows.items():
+        # Every subtest the program lists (the host runs the static guest
+        # program for that) must have a result.
+        prog = os.path.join(run, "tests", "igt", binary)
+        listing = subprocess.run([prog, "--list-subtests"], capture_output=True, text=True) \
+            if os.access(prog, os.X_OK) else None
+        if listing is None or listing.returncode:
+            f_ += 1
+            reasons.append(f"{prog} --list-subtests failed")
+        else:
+            missing = [t for t in listing.stdout.split()
+                       if f"igt@{binary}@{t}" not in results.get("tests", {})]
+            f_ += len(missing)
+            reasons += [f"{t}: no result" for t in missing]
+        if p + f_ == 0:
+            f_, reasons = 1, ["no results: did igt_runner run it?"]
+        tally.add(f"{name}/{binary}", p, f_, 0, reasons)
+    if rc != 0:
+        tally.fail(name, f"igt_runner exited {rc}")
+    p, f_, s, reasons = judge_device_memory(run, "\n".join(outputs), every_image=False)
+    if p + f_:
+        tally.add(f"{name} (device memory)", p, f_, s, reasons)
+
+
+def judge_same_passes(tally, rows, baseline):
+    """IGT sources this run shares with the baseline run pass as often."""
+    try:
+        with open(os.path.join(baseline, "summary.json")) as f:
+            base = json.load(f)
+    except (FileNotFoundError, json.JSONDecodeError) as e:
+        tally.fail("same passes", f"no summary of the run in {baseline}: {e}")
+        return
+    reasons = []
+    shared = 0
+    for source, (p, _, _) in rows.items():
+        if not source.startswith(("igt-", "igt_tests/")) or source not in base["rows"]:
+            continue
+        shared += 1
+        if p != base["rows"][source][0]:
+            reasons.append(f"{source}: {p} passed, {base['rows'][source][0]} in plan {base['plan']}")
+    if not shared:
+        reasons.append(f"no IGT source in common with plan {base['plan']}")
+    tally.add(f"same passes as {base['plan']}", shared - len(reasons) if shared else 0,
+              len(reasons), 0, reasons)
+
+
 def judge_program(tally, run, name):
     log = os.path.join(run, "results", name + ".log")
     rcf = os.path.join(run, "results", name + ".rc")
@@ -242,6 +325,9 @@ def judge_program(tally, run, name):
     with open(log, encoding="utf-8", errors="replace") as f:
         text = f.read()
     rc = int(open(rcf).read().strip() or -1)
+    if name == "igt_tests":
+        judge_igt_runner(tally, run, name, rc)
+        return
     if name.startswith("kselftest-"):
         p, f_, s, reasons = judge_ktap(text)
         ok_rc = (0, 4)  # kselftest: pass, skip
@@ -301,8 +387,10 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--run", required=True)
     ap.add_argument("--ksrc", required=True)
-    ap.add_argument("--expect", default="", help="comma-separated: kunit, kselftest-NAME, igt-NAME, devmem-pattern[-edu]")
+    ap.add_argument("--expect", default="", help="comma-separated: kunit, kselftest-NAME, igt-NAME, igt_tests, devmem-pattern[-edu]")
     ap.add_argument("--plan", required=True)
+    ap.add_argument("--same-passes-as", metavar="RUN",
+                    help="an earlier run whose IGT sources must have passed as often")
     args = ap.parse_args()
 
     tally = Tally()
@@ -328,6 +416,11 @@ def main():
     judge_absent(tally, args.run)
     judge_console(tally, lines)
     judge_qemu_log(tally, args.run)
+    rows = {source: (p, f, s) for source, p, f, s in tally.rows}
+    if args.same_passes_as:
+        judge_same_passes(tally, rows, args.same_passes_as)
+    with open(os.path.join(args.run, "summary.json"), "w") as f:
+        json.dump({"plan": args.plan, "rows": rows}, f, indent=1)
 
     print(f"== {args.plan}: results by source ==")
     for source, p, f, s in tally.rows:

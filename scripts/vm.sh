@@ -51,7 +51,7 @@ install -m 0755 "$DEVMEM_TOP/scripts/guest/hotplug" "$run/hotplug-request"
 cp "$DEVMEM_TOP/scripts/guest/igt.list" "$run/igt.list"
 # Plan "script" runs a script of the developer's: DEVMEM_VM_SCRIPT=file.
 [ -z "${DEVMEM_VM_SCRIPT:-}" ] || install -m 0755 "$DEVMEM_VM_SCRIPT" "$run/script.sh"
-cp "$build"/devmem-tests/* "$run/tests/"
+cp -r "$build"/devmem-tests/* "$run/tests/"
 find "$build" -name '*.ko' -exec cp {} "$run/modules/" \;
 mkdir -p "$rootfs/devmem" "$rootfs/sbin"
 cmp -s "$DEVMEM_TOP/scripts/guest/devmem-init" "$rootfs/sbin/devmem-init" ||

@@ -1,0 +1,299 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vkms in device-memory mode (vkms.devmem_region=<region>): its dumb
+ * buffers come from that devmem-heap region. A dumb buffer exported with
+ * PRIME is the region's own dma-buf (debugfs lists its inode, the region's
+ * use grows by it); writes through MAP_DUMB are seen through the dma-buf's
+ * mmap and by the host in the device's backing file; closing gives the
+ * region back; running out of it is ENOMEM without a WARN; importing the
+ * exported dma-buf gives back the dumb buffer's own handle.
+ *
+ * Only meaningful when vkms runs in that mode: the test skips otherwise.
+ */
+#include "igt.h"
+#include "devmem_igt.h"
+
+#define DEVMEM_PARAM	"/sys/module/vkms/parameters/devmem_region"
+#define DUMB_W		640
+#define DUMB_H		480
+#define BIG_W		1024
+#define BIG_H		1024
+
+/* The region vkms takes its dumb buffers from, from its module parameter. */
+static int vkms_devmem_region(char *region, size_t n)
+{
+	FILE *f = fopen(DEVMEM_PARAM, "r");
+	int ok;
+
+	if (!f)
+		return 0;
+	ok = !!fgets(region, n, f);
+	fclose(f);
+	region[strcspn(region, "\n")] = 0;
+	return ok && region[0] && strcmp(region, "(null)");
+}
+
+struct usage {
+	long long used, live;
+};
+
+static void usage_of(const char *region, struct usage *u)
+{
+	u->used = region_stat(region, "used");
+	u->live = region_stat(region, "live_buffers");
+	igt_assert_f(u->used >= 0 && u->live >= 0, "no debugfs stats of region %s\n", region);
+}
+
+/* The region's use is @base again (releases may lag a little: up to 2 s). */
+static void usage_back_to(const char *region, const struct usage *base)
+{
+	struct usage now;
+	int i;
+
+	for (i = 0; i < 20; i++) {
+		usage_of(region, &now);
+		if (now.used == base->used && now.live == base->live)
+			break;
+		usleep(100 * 1000);
+	}
+	igt_assert_eq_u64(now.used, base->used);
+	igt_assert_eq_u64(now.live, base->live);
+}
+
+/*
+ * A dumb buffer is a buffer of the region: its export is listed by inode
+ * in the region's debugfs buffers, and the region's use grows by its size.
+ */
+static void test_dumb_in_region(int drm, const char *region)
+{
+	unsigned long long listed = 0, off[DEVMEM_RANGES], len[DEVMEM_RANGES];
+	struct usage base, now;
+	struct dumb d = { 0 };
+	int fd, ret;
+
+	usage_of(region, &base);
+	ret = dumb_create(drm, DUMB_W, DUMB_H, 32, &d);
+	igt_assert_f(ret == 0, "dumb buffer: %s\n", strerror(-ret));
+	usage_of(region, &now);
+	igt_assert_eq_u64(now.live, base.live + 1);
+	igt_assert_lte_u64(base.used + d.size, now.used);
+
+	fd = prime_handle_to_fd(drm, d.handle);
+	igt_assert_f(fd >= 0, "PRIME export of a dumb buffer: %s\n", strerror(-fd));
+	igt_assert_f(region_buffer(region, ino_of(fd), &listed, off, len, DEVMEM_RANGES) > 0,
+		     "inode %lu is not in region %s's buffers\n", ino_of(fd), region);
+	igt_assert_lte_u64(d.size, listed);
+	igt_assert_eq_u64(now.used - base.used, listed);
+	igt_info("dumb buffer of %llu bytes: inode %lu, %llu bytes of %s at %#llx\n",
+		 d.size, ino_of(fd), listed, region, off[0]);
+
+	close(fd);
+	igt_assert_eq(gem_close(drm, d.handle), 0);
+	usage_back_to(region, &base);
+}
+
+/*
+ * Writes through MAP_DUMB are in the region: read through the exported
+ * dma-buf's mmap, and the other way; the host finds a random marker at the
+ * buffer's place in the device's backing file (the buffer is kept until
+ * power-off for that).
+ */
+static void test_dumb_map(int drm, const char *region)
+{
+	unsigned char marker[64], *cpu, *dma;
+	struct dumb d = { 0 };
+	unsigned long long at;
+	int fd, ret;
+	size_t i;
+
+	ret = dumb_create(drm, DUMB_W, DUMB_H, 32, &d);
+	igt_assert_f(ret == 0, "dumb buffer: %s\n", strerror(-ret));
+	cpu = dumb_map(drm, &d);
+	igt_assert_f(cpu != MAP_FAILED, "MAP_DUMB and mmap: %s\n", strerror(errno));
+	fd = prime_handle_to_fd(drm, d.handle);
+	igt_assert_f(fd >= 0, "PRIME export of a dumb buffer: %s\n", strerror(-fd));
+	dma = mmap(NULL, d.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	igt_assert_f(dma != MAP_FAILED, "mmap of the exported dma-buf: %s\n", strerror(errno));
+
+	/* Fresh from the region: zeroed. */
+	igt_assert_eq(dmabuf_sync(fd, DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ), 0);
+	for (i = 0; i < d.size; i += 4096)
+		igt_assert_eq(dma[i] | cpu[i + 4095], 0);
+	igt_assert_eq(dmabuf_sync(fd, DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ), 0);
+
+	/* Off each page's first and last 64 bytes, which get written below. */
+	random_bytes(marker, sizeof(marker));
+	at = (random() % (d.size / 4096)) * 4096 + 64 * (1 + random() % 62);
+	memcpy(cpu + at, marker, sizeof(marker));
+	for (i = 0; i < d.size; i += 4096)
+		cpu[i] = i / 4096 + 1;
+	igt_assert_eq(dmabuf_sync(fd, DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ), 0);
+	igt_assert(!memcmp(dma + at, marker, sizeof(marker)));
+	for (i = 0; i < d.size; i += 4096)
+		igt_assert_eq(dma[i], (unsigned char)(i / 4096 + 1));
+	igt_assert_eq(dmabuf_sync(fd, DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ), 0);
+	/* And back: the dma-buf's writes through the dumb mapping. */
+	igt_assert_eq(dmabuf_sync(fd, DMA_BUF_SYNC_START | DMA_BUF_SYNC_WRITE), 0);
+	dma[d.size - 1] = 0xa5;
+	igt_assert_eq(dmabuf_sync(fd, DMA_BUF_SYNC_END | DMA_BUF_SYNC_WRITE), 0);
+	igt_assert_eq(cpu[d.size - 1], 0xa5);
+
+	igt_assert_f(print_expect(region, fd, at, marker, sizeof(marker)) == 0,
+		     "the marker's place in region %s is unknown\n", region);
+	igt_assert_eq(hold_until_poweroff(fd), 0);
+
+	munmap(dma, d.size);
+	munmap(cpu, d.size);
+	close(fd);
+	igt_assert_eq(gem_close(drm, d.handle), 0);
+}
+
+/* Dumb buffers, exported or not, mapped or not: closing gives the region back. */
+static void test_close_restores(int drm, const char *region)
+{
+	struct dumb d[6] = { 0 };
+	int fds[6], i, ret;
+	struct usage base, now;
+	void *map = MAP_FAILED;
+
+	usage_of(region, &base);
+	for (i = 0; i < 6; i++) {
+		ret = dumb_create(drm, DUMB_W, DUMB_H / (i + 1), 32, &d[i]);
+		igt_assert_f(ret == 0, "dumb buffer %d: %s\n", i, strerror(-ret));
+		fds[i] = i & 1 ? prime_handle_to_fd(drm, d[i].handle) : -1;
+		igt_assert(!(i & 1) || fds[i] >= 0);
+	}
+	map = dumb_map(drm, &d[2]);
+	igt_assert(map != MAP_FAILED);
+	usage_of(region, &now);
+	igt_assert_eq_u64(now.live, base.live + 6);
+
+	/* An export or a mapping keeps a buffer after its handle is closed. */
+	for (i = 0; i < 6; i++)
+		igt_assert_eq(gem_close(drm, d[i].handle), 0);
+	usage_of(region, &now);
+	igt_assert_eq_u64(now.live, base.live + 3 + 1);	/* three exported, one mapped */
+	munmap(map, d[2].size);
+	for (i = 1; i < 6; i += 2)
+		close(fds[i]);
+	usage_back_to(region, &base);
+}
+
+/*
+ * Dumb buffers until the region is full: the last one fails with ENOMEM,
+ * nothing WARNs, and everything is given back.
+ */
+static void test_exhaustion(int drm, const char *region)
+{
+	long long size = region_stat(region, "size");
+	unsigned long taint = kernel_taint();
+	unsigned int handles[256];
+	struct usage base;
+	struct dumb d = { 0 };
+	int n = 0, ret = 0;
+
+	usage_of(region, &base);
+	igt_assert_lt(0, size);
+	while (n < (int)ARRAY_SIZE(handles)) {
+		ret = dumb_create(drm, BIG_W, BIG_H, 32, &d);
+		if (ret)
+			break;
+		handles[n++] = d.handle;
+	}
+	igt_info("%d dumb buffers of %llu bytes from %lld bytes (%lld in use before): %s\n",
+		 n, d.size, size, base.used, strerror(-ret));
+	igt_assert_eq(ret, -ENOMEM);
+	igt_assert_lt(0, n);
+	igt_assert_lte_u64((unsigned long long)n * d.size, size - base.used);
+	igt_assert_lte_u64(size - base.used, (unsigned long long)(n + 1) * d.size + d.size);
+	while (n)
+		igt_assert_eq(gem_close(drm, handles[--n]), 0);
+	usage_back_to(region, &base);
+	igt_assert_f(!((kernel_taint() & ~taint) & TAINT_WARN_BIT), "the kernel WARNed\n");
+
+	/* The region serves again. */
+	igt_assert_eq(dumb_create(drm, BIG_W, BIG_H, 32, &d), 0);
+	igt_assert_eq(gem_close(drm, d.handle), 0);
+	usage_back_to(region, &base);
+}
+
+/*
+ * The exported dma-buf of a dumb buffer imports as the dumb buffer itself
+ * in its own file, and as one object in another file, which exports it as
+ * the same dma-buf.
+ */
+static void test_self_import(int drm, const char *region)
+{
+	unsigned int h, h2, hb;
+	struct dumb d = { 0 };
+	struct usage base;
+	int fd, back, other;
+
+	usage_of(region, &base);
+	igt_assert_eq(dumb_create(drm, DUMB_W, DUMB_H, 32, &d), 0);
+	fd = prime_handle_to_fd(drm, d.handle);
+	igt_assert_f(fd >= 0, "PRIME export of a dumb buffer: %s\n", strerror(-fd));
+	igt_assert_eq(prime_fd_to_handle(drm, fd, &h), 0);
+	igt_assert_eq_u32(h, d.handle);
+	igt_assert_eq(prime_fd_to_handle(drm, fd, &h), 0);
+	igt_assert_eq_u32(h, d.handle);
+	back = prime_handle_to_fd(drm, d.handle);
+	igt_assert_eq_u64(ino_of(back), ino_of(fd));
+	close(back);
+
+	other = drm_open_driver_minor("vkms", NULL);
+	igt_assert_fd(other);
+	igt_assert_eq(prime_fd_to_handle(other, fd, &hb), 0);
+	igt_assert_eq(prime_fd_to_handle(other, fd, &h2), 0);
+	igt_assert_eq_u32(hb, h2);
+	back = prime_handle_to_fd(other, hb);
+	igt_assert_f(back >= 0, "PRIME export from a second vkms file: %s\n", strerror(-back));
+	igt_assert_eq_u64(ino_of(back), ino_of(fd));
+	close(back);
+	/* Still one buffer of the region. */
+	igt_assert_eq(region_stat(region, "live_buffers"), base.live + 1);
+	close(other);
+
+	close(fd);
+	igt_assert_eq(gem_close(drm, d.handle), 0);
+	usage_back_to(region, &base);
+}
+
+igt_main
+{
+	char region[64] = "";
+	int drm = -1;
+
+	igt_fixture {
+		igt_require_f(vkms_devmem_region(region, sizeof(region)),
+			      "vkms is not in device-memory mode (" DEVMEM_PARAM ")\n");
+		drm = drm_open_driver_minor("vkms", NULL);
+		igt_assert_fd(drm);
+		igt_assert_f(region_stat(region, "size") > 0, "no region %s in debugfs\n", region);
+		igt_info("vkms takes its dumb buffers from region %s\n", region);
+	}
+
+	igt_describe("A dumb buffer's export is listed in the region; its use grows by its size.");
+	igt_subtest("dumb-buffer-in-region")
+		test_dumb_in_region(drm, region);
+
+	igt_describe("MAP_DUMB writes show through the dma-buf's mmap and in device memory.");
+	igt_subtest("dumb-map-is-device-memory")
+		test_dumb_map(drm, region);
+
+	igt_describe("Closing dumb buffers, exports and mappings gives the region back.");
+	igt_subtest("dumb-close-restores-region")
+		test_close_restores(drm, region);
+
+	igt_describe("Dumb buffers until the region is full: ENOMEM, no WARN, all given back.");
+	igt_subtest("dumb-exhaustion-enomem")
+		test_exhaustion(drm, region);
+
+	igt_describe("A dumb buffer's exported dma-buf imports as the dumb buffer's own handle.");
+	igt_subtest("dumb-self-import")
+		test_self_import(drm, region);
+
+	igt_fixture {
+		close(drm);
+	}
+}
