@@ -11,8 +11,10 @@ plan=${1:-demo}
 DEVMEM_BUILD=$("$DEVMEM_TOP/scripts/kernel.sh")
 DEVMEM_ROOTFS=$("$DEVMEM_TOP/scripts/rootfs.sh")
 export DEVMEM_BUILD DEVMEM_ROOTFS
-# The demo and the shell skip the boot-time KUnit run.
-run=$(DEVMEM_VM_FOLLOW=0 "$DEVMEM_TOP/scripts/vm.sh" "$plan" kunit.enable=0)
+# The demo and the shell skip the boot-time KUnit run; vkms takes its
+# buffers from the ivshmem region.
+run=$(DEVMEM_VM_FOLLOW=0 "$DEVMEM_TOP/scripts/vm.sh" "$plan" kunit.enable=0 \
+	vkms.devmem_region=ivshmem)
 [ "$plan" = shell ] && exit 0
 # The guest's own lines, without the kernel's.
 sed -n '/devmem-guest: /,$p' "$run/console.log" | grep -v '^\[ *[0-9.]*\]' || true
@@ -39,3 +41,7 @@ show "$run/results/devmem-pattern.log" "the guest wrote through mmap"
 echo
 echo "== on the host: the bytes edu wrote by peer-to-peer DMA =="
 show "$run/results/devmem-pattern-edu.log" "edu wrote through the heap's DMA table"
+echo
+echo "== on the host: the frame vkms wrote back into device memory =="
+python3 "$DEVMEM_TOP/scripts/frame2png.py" "$run" "$run/results/vkms-demo.log" ||
+	die "no written-back frame in the backing file (log: $run/results/vkms-demo.log)"

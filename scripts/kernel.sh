@@ -81,36 +81,43 @@ sums=$build/devmem-tests-built-from
 mkdir -p "$tests" "$sums"
 make -s -C "$ksrc/tools/testing/selftests/dmabuf-heaps" OUTPUT="$tests" \
 	KHDR_INCLUDES="-isystem $build/usr/include" >/dev/null
-# The project's own selftests (KTAP, on the kernel's kselftest.h), and its
-# IGT tests (igt_tests/, on its own igt.h) in igt/, IGT's runner's test root.
+# The project's own selftests (KTAP, on the kernel's kselftest.h), its IGT
+# tests (igt_tests/, on its own igt.h) in igt/, IGT's runner's test root,
+# and the demo's programs (vkms_demo/*.c, on igt_tests/'s headers) in demo/.
 # A program whose source is gone is removed, so the guest never runs it.
-mkdir -p "$tests/igt" "$sums/igt"
-for bin in "$tests"/* "$tests"/igt/*; do
+mkdir -p "$tests/igt" "$sums/igt" "$tests/demo" "$sums/demo"
+for bin in "$tests"/* "$tests"/igt/* "$tests"/demo/*; do
 	name=$(basename "$bin")
 	case "$bin" in
 	"$tests"/igt/*)
 		[ "$name" = test-list.txt ] || [ -e "$DEVMEM_TOP/igt_tests/$name.c" ] || rm -f "$bin" ;;
+	"$tests"/demo/*)
+		[ -e "$DEVMEM_TOP/vkms_demo/$name.c" ] || rm -f "$bin" ;;
 	*)
-		[ "$name" = dmabuf-heap ] || [ "$name" = igt ] ||
+		[ "$name" = dmabuf-heap ] || [ "$name" = igt ] || [ "$name" = demo ] ||
 			[ -e "$DEVMEM_TOP/selftests/$name.c" ] || rm -f "$bin" ;;
 	esac
 done
 # A program is rebuilt when its sources' content differs from what it was
 # built from (a cache shared by two checkouts sees older sources with newer
 # times), or the uAPI headers are newer than it.
-for src in "$DEVMEM_TOP"/selftests/*.c "$DEVMEM_TOP"/igt_tests/*.c; do
+for src in "$DEVMEM_TOP"/selftests/*.c "$DEVMEM_TOP"/igt_tests/*.c \
+	"$DEVMEM_TOP"/vkms_demo/*.c; do
 	[ -e "$src" ] || continue
 	dir=$(dirname "$src")
-	bin=$tests/$(basename "$src" .c)
-	[ "$dir" = "$DEVMEM_TOP/selftests" ] || bin=$tests/igt/$(basename "$src" .c)
-	sum=$(cat "$src" "$dir"/*.h "$DEVMEM_TOP"/vkms_demo/*.h 2>/dev/null |
+	case "$dir" in
+	*/selftests) bin=$tests/$(basename "$src" .c) hdrs=$dir ;;
+	*/igt_tests) bin=$tests/igt/$(basename "$src" .c) hdrs=$dir ;;
+	*) bin=$tests/demo/$(basename "$src" .c) hdrs=$DEVMEM_TOP/igt_tests ;;
+	esac
+	sum=$(cat "$src" "$hdrs"/*.h "$DEVMEM_TOP"/vkms_demo/*.h 2>/dev/null |
 		sha1sum | cut -c1-40)
 	if [ -e "$bin" ] && [ "$bin" -nt "$build/usr/include" ] &&
 		[ "$(cat "$sums/${bin#"$tests"/}" 2>/dev/null)" = "$sum" ]; then
 		continue
 	fi
 	gcc -static -O2 -Wall -Wextra -Werror -I "$ksrc/tools/testing/selftests" \
-		-isystem "$build/usr/include" -o "$bin" "$src"
+		-I "$hdrs" -isystem "$build/usr/include" -o "$bin" "$src"
 	echo "$sum" >"$sums/${bin#"$tests"/}"
 done
 # igt_runner only runs programs its test root's test-list.txt names.

@@ -130,6 +130,9 @@ demo)
 		>"$R/devmem-pattern-edu.log"
 	cat "$R/devmem-pattern-edu.log"
 	dmesg | grep -E 'edu_p2p' | sed 's/^/  /'
+	say "vkms on device memory: scanning out a buffer of ivshmem, writing the frame back into one of ivshmem-contiguous"
+	/devmem/tests/demo/devmem_vkms_demo >"$R/vkms-demo.log" 2>&1
+	grep -E '^(frame|written back|compose|Subtest)' "$R/vkms-demo.log" | sed 's/^/  /'
 	show_regions
 	;;
 soak)
