@@ -6,12 +6,16 @@
  * use grows by it); writes through MAP_DUMB are seen through the dma-buf's
  * mmap and by the host in the device's backing file; closing gives the
  * region back; running out of it is ENOMEM without a WARN; importing the
- * exported dma-buf gives back the dumb buffer's own handle.
+ * exported dma-buf gives back the dumb buffer's own handle. A vkms device
+ * made through configfs takes its dumb buffers from the region its
+ * devmem_region attribute names.
  *
  * Only meaningful when vkms runs in that mode: the test skips otherwise.
  */
 #include "igt.h"
 #include "devmem_igt.h"
+
+#include <sys/mount.h>
 
 #define DEVMEM_PARAM	"/sys/module/vkms/parameters/devmem_region"
 #define DUMB_W		640
@@ -259,6 +263,137 @@ static void test_self_import(int drm, const char *region)
 	usage_back_to(region, &base);
 }
 
+#define CONFIGFS	"/sys/kernel/config"
+#define VKMS_DEV	CONFIGFS "/vkms/devmem-igt"
+
+static int write_file(const char *path, const char *value)
+{
+	int fd = open(path, O_WRONLY), ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, value, strlen(value)) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+/* A configfs vkms device: one primary plane, CRTC, encoder and connector. */
+static void configfs_device_make(void)
+{
+	static const char * const dirs[] = {
+		VKMS_DEV, VKMS_DEV "/planes/plane0", VKMS_DEV "/crtcs/crtc0",
+		VKMS_DEV "/encoders/encoder0", VKMS_DEV "/connectors/connector0",
+	};
+	static const char * const links[][2] = {
+		{ VKMS_DEV "/crtcs/crtc0", VKMS_DEV "/planes/plane0/possible_crtcs/crtc0" },
+		{ VKMS_DEV "/crtcs/crtc0", VKMS_DEV "/encoders/encoder0/possible_crtcs/crtc0" },
+		{ VKMS_DEV "/encoders/encoder0",
+		  VKMS_DEV "/connectors/connector0/possible_encoders/encoder0" },
+	};
+	unsigned int i;
+
+	if (access(CONFIGFS "/vkms", F_OK))
+		igt_assert_f(mount("none", CONFIGFS, "configfs", 0, NULL) == 0,
+			     "mounting configfs: %s\n", strerror(errno));
+	for (i = 0; i < ARRAY_SIZE(dirs); i++)
+		igt_assert_f(mkdir(dirs[i], 0755) == 0, "mkdir %s: %s\n", dirs[i],
+			     strerror(errno));
+	for (i = 0; i < ARRAY_SIZE(links); i++)
+		igt_assert_f(symlink(links[i][0], links[i][1]) == 0, "ln -s %s: %s\n",
+			     links[i][1], strerror(errno));
+	igt_assert_eq(write_file(VKMS_DEV "/planes/plane0/type", "1"), 0);
+}
+
+static void configfs_device_remove(void)
+{
+	write_file(VKMS_DEV "/enabled", "0");
+	unlink(VKMS_DEV "/connectors/connector0/possible_encoders/encoder0");
+	unlink(VKMS_DEV "/encoders/encoder0/possible_crtcs/crtc0");
+	unlink(VKMS_DEV "/planes/plane0/possible_crtcs/crtc0");
+	rmdir(VKMS_DEV "/connectors/connector0");
+	rmdir(VKMS_DEV "/encoders/encoder0");
+	rmdir(VKMS_DEV "/crtcs/crtc0");
+	rmdir(VKMS_DEV "/planes/plane0");
+	rmdir(VKMS_DEV);
+}
+
+/* The card of a vkms device other than @not_minor: its fd, or -1. */
+static int open_other_vkms(int not_minor)
+{
+	char path[64];
+	int i, fd;
+
+	for (i = 0; i < 16; i++) {
+		struct drm_version v = { 0 };
+		char name[32] = "";
+
+		if (i == not_minor)
+			continue;
+		snprintf(path, sizeof(path), "/dev/dri/card%d", i);
+		fd = open(path, O_RDWR | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		v.name = name;
+		v.name_len = sizeof(name) - 1;
+		if (!ioctl(fd, DRM_IOCTL_VERSION, &v) && !strcmp(name, "vkms"))
+			return fd;
+		close(fd);
+	}
+	return -1;
+}
+
+/*
+ * The devmem_region attribute of a vkms device made through configfs: its
+ * dumb buffers come from the region it names; it cannot change while the
+ * device is enabled (EBUSY); a name no live region has makes dumb buffers
+ * fail with ENODEV.
+ */
+static void test_configfs(const char *region)
+{
+	struct usage base, now;
+	char value[64] = "";
+	struct dumb d;
+	int default_minor, drm, fd;
+
+	fd = drm_open_driver_minor("vkms", &default_minor);
+	igt_assert_fd(fd);
+	close(fd);
+	configfs_device_remove();
+	configfs_device_make();
+
+	igt_assert_eq(write_file(VKMS_DEV "/devmem_region", region), 0);
+	fd = open(VKMS_DEV "/devmem_region", O_RDONLY);
+	igt_assert_fd(fd);
+	igt_assert(read(fd, value, sizeof(value) - 1) > 0);
+	close(fd);
+	igt_assert_f(!strncmp(value, region, strlen(region)) && value[strlen(region)] == '\n',
+		     "devmem_region reads back \"%s\"\n", value);
+	igt_assert_eq(write_file(VKMS_DEV "/enabled", "1"), 0);
+	igt_assert_eq(write_file(VKMS_DEV "/devmem_region", "other"), -EBUSY);
+
+	drm = open_other_vkms(default_minor);
+	igt_assert_fd(drm);
+	usage_of(region, &base);
+	igt_assert_eq(dumb_create(drm, DUMB_W, DUMB_H, 32, &d), 0);
+	usage_of(region, &now);
+	igt_assert_eq_u64(now.used - base.used, d.size);
+	igt_assert_eq(gem_close(drm, d.handle), 0);
+	close(drm);
+	usage_back_to(region, &base);
+
+	igt_assert_eq(write_file(VKMS_DEV "/enabled", "0"), 0);
+	igt_assert_eq(write_file(VKMS_DEV "/devmem_region", "no-such-region"), 0);
+	igt_assert_eq(write_file(VKMS_DEV "/enabled", "1"), 0);
+	drm = open_other_vkms(default_minor);
+	igt_assert_fd(drm);
+	igt_assert_eq(dumb_create(drm, DUMB_W, DUMB_H, 32, &d), -ENODEV);
+	close(drm);
+
+	configfs_device_remove();
+	igt_assert(access(VKMS_DEV, F_OK) && errno == ENOENT);
+}
+
 igt_main
 {
 	char region[64] = "";
@@ -292,6 +427,10 @@ igt_main
 	igt_describe("A dumb buffer's exported dma-buf imports as the dumb buffer's own handle.");
 	igt_subtest("dumb-self-import")
 		test_self_import(drm, region);
+
+	igt_describe("A configfs vkms device's devmem_region: its dumb buffers, EBUSY, ENODEV.");
+	igt_subtest("configfs-devmem-region")
+		test_configfs(region);
 
 	igt_fixture {
 		close(drm);
