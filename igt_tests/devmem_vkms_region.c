@@ -13,8 +13,10 @@
  * Only meaningful when vkms runs in that mode: the test skips otherwise.
  */
 #include "igt.h"
-#include "devmem_igt.h"
+#include "kms_helpers.h"
 
+#include <setjmp.h>
+#include <signal.h>
 #include <sys/mount.h>
 
 #define DEVMEM_PARAM	"/sys/module/vkms/parameters/devmem_region"
@@ -394,6 +396,128 @@ static void test_configfs(const char *region)
 	igt_assert(access(VKMS_DEV, F_OK) && errno == ENOENT);
 }
 
+#define IVSHMEM_DRIVER	"/sys/bus/pci/drivers/devmem_ivshmem"
+/* The region withdrawn under vkms: not the one vkms allocates from. */
+#define OTHER_REGION	"ivshmem1"
+
+/* The PCI device of region @region, from its debugfs stats. */
+static void region_device(const char *region, char *dev, size_t n)
+{
+	char path[128], line[128];
+	FILE *f;
+
+	igt_assert(n >= 64);
+	snprintf(path, sizeof(path), DEVMEM_DEBUGFS "/%s/stats", region);
+	f = fopen(path, "r");
+	igt_assert_f(f, "no debugfs stats of region %s\n", region);
+	dev[0] = 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "device: %63s", dev) == 1)
+			break;
+	fclose(f);
+	igt_assert_f(dev[0] && strlen(dev) < n, "region %s names no device\n", region);
+}
+
+static sigjmp_buf sigbus_jmp;
+
+static void on_sigbus(int sig)
+{
+	siglongjmp(sigbus_jmp, sig);
+}
+
+/* Whether reading @p faults with SIGBUS. */
+static int read_faults(const unsigned char *p)
+{
+	struct sigaction sa = { .sa_handler = on_sigbus }, old;
+	int faulted;
+
+	sigaction(SIGBUS, &sa, &old);
+	faulted = sigsetjmp(sigbus_jmp, 1);
+	if (!faulted)
+		(void)__atomic_load_n(p, __ATOMIC_RELAXED);
+	sigaction(SIGBUS, &old, NULL);
+	return faulted == SIGBUS;
+}
+
+/*
+ * A buffer of another region imported into vkms (an object on device
+ * memory: MAP_DUMB takes it) and scanned out when its device is unbound:
+ * vkms goes on composing, from the zeroed page revocation puts under its
+ * kernel mapping, so the pipe shows what a zero-filled buffer shows; the
+ * MAP_DUMB mapping faults with SIGBUS; taking the framebuffer down and
+ * closing everything works, without a WARN; the device binds again.
+ * KMS needs the master: @drm hands it over for the test.
+ */
+static void test_withdrawal(int drm)
+{
+	unsigned int handle = 0, fb = 0, black_fb = 0, crc_img = 0, crc_black = 0, crc_gone = 0;
+	unsigned long taint = kernel_taint();
+	struct drm_mode_map_dumb md = { 0 };
+	unsigned char *map, *gem_map, row[64];
+	char dev[64];
+	struct dumb black = { 0 };
+	struct layout l;
+	struct kms k;
+	int buf, i;
+
+	igt_assert_f(region_stat(OTHER_REGION, "size") > 0, "no region %s\n", OTHER_REGION);
+	region_device(OTHER_REGION, dev, sizeof(dev));
+	igt_assert_eq(ioctl(drm, DRM_IOCTL_DROP_MASTER, 0), 0);
+	igt_assert_eq(kms_open(&k), 0);
+	layout_init(&l, DRM_FORMAT_XRGB8888, k.mode.hdisplay, k.mode.vdisplay, 0);
+
+	buf = heap_alloc_named(OTHER_REGION, l.size);
+	igt_assert_f(buf >= 0, "%s: %s\n", OTHER_REGION, strerror(-buf));
+	map = mmap(NULL, l.size, PROT_READ | PROT_WRITE, MAP_SHARED, buf, 0);
+	igt_assert(map != MAP_FAILED);
+	image_write(map, &l, 0x5a);
+	memcpy(row, map + layout_at(&l, 0, l.h / 2), sizeof(row));
+	munmap(map, l.size);
+	igt_assert_eq(prime_fd_to_handle(k.fd, buf, &handle), 0);
+	md.handle = handle;
+	igt_assert_f(ioctl(k.fd, DRM_IOCTL_MODE_MAP_DUMB, &md) == 0,
+		     "MAP_DUMB of the imported buffer: %s\n", strerror(errno));
+	gem_map = mmap(NULL, l.size, PROT_READ, MAP_SHARED, k.fd, md.offset);
+	igt_assert(gem_map != MAP_FAILED);
+	igt_assert(!memcmp(gem_map + layout_at(&l, 0, l.h / 2), row, sizeof(row)));
+	igt_assert_eq(layout_fb(k.fd, &l, handle, &fb), 0);
+
+	/* What a zero-filled buffer shows: a dumb buffer of the vkms region. */
+	igt_assert_eq(dumb_create(k.fd, l.w, l.h, 32, &black), 0);
+	igt_assert_eq(layout_fb(k.fd, &l, black.handle, &black_fb), 0);
+	igt_assert_eq(kms_show(&k, black_fb, l.w, l.h, DRM_MODE_ROTATE_0, 0, NULL), 0);
+	igt_assert_eq(kms_crc(&k, &crc_black), 0);
+	igt_assert_eq(kms_show(&k, fb, l.w, l.h, DRM_MODE_ROTATE_0, 0, NULL), 0);
+	igt_assert_eq(kms_crc(&k, &crc_img), 0);
+	igt_assert_neq_u32(crc_img, crc_black);
+
+	igt_assert_eq(write_file(IVSHMEM_DRIVER "/unbind", dev), 0);
+	igt_assert_eq(kms_crc(&k, &crc_gone), 0);
+	igt_info("withdrawn under vkms: crc %08x, image %08x, zero-filled %08x\n", crc_gone,
+		 crc_img, crc_black);
+	igt_assert_eq_u32(crc_gone, crc_black);
+	igt_assert(read_faults(gem_map + layout_at(&l, l.w / 2, l.h / 2)));
+	igt_assert_eq(heap_alloc_named(OTHER_REGION, 4096), -ENODEV);
+
+	igt_assert_eq(kms_off(&k), 0);
+	igt_assert_eq(fb_remove(k.fd, fb), 0);
+	igt_assert_eq(fb_remove(k.fd, black_fb), 0);
+	munmap(gem_map, l.size);
+	igt_assert_eq(gem_close(k.fd, handle), 0);
+	igt_assert_eq(gem_close(k.fd, black.handle), 0);
+	close(buf);
+	close(k.fd);
+	igt_assert_eq(ioctl(drm, DRM_IOCTL_SET_MASTER, 0), 0);
+	igt_assert_f(!((kernel_taint() ^ taint) & TAINT_WARN_BIT), "the kernel WARNed\n");
+
+	igt_assert_eq(write_file(IVSHMEM_DRIVER "/bind", dev), 0);
+	for (i = 0; i < 50 && region_stat(OTHER_REGION, "size") <= 0; i++)
+		usleep(100 * 1000);
+	buf = heap_alloc_named(OTHER_REGION, 4096);
+	igt_assert_f(buf >= 0, "%s after binding again: %s\n", OTHER_REGION, strerror(-buf));
+	close(buf);
+}
+
 igt_main
 {
 	char region[64] = "";
@@ -427,6 +551,10 @@ igt_main
 	igt_describe("A dumb buffer's exported dma-buf imports as the dumb buffer's own handle.");
 	igt_subtest("dumb-self-import")
 		test_self_import(drm, region);
+
+	igt_describe("A scanned-out buffer's device is unbound: vkms shows zeroes, mmap faults.");
+	igt_subtest("scanout-survives-withdrawal")
+		test_withdrawal(drm);
 
 	igt_describe("A configfs vkms device's devmem_region: its dumb buffers, EBUSY, ENODEV.");
 	igt_subtest("configfs-devmem-region")
