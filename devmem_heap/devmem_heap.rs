@@ -47,6 +47,10 @@
 //!    `i_mmap_rwsem`);
 //! 7. the GPU buddy allocator's own lock.
 //!
+//! The DRM glue's table of GEM objects (`drm_gem::OBJECTS`) is a leaf: taken under DRM's
+//! `object_name_lock` when a driver imports a dma-buf, and when a GEM object is freed; nothing is
+//! taken under it, and no object or buffer reference is dropped under it.
+//!
 //! A region's SRCU read-side section (held by a `RegionGuard`) may be held across 4–7.
 //! Withdrawal waits for every such section, so it must never run inside one.
 
