@@ -36,11 +36,11 @@ static inline unsigned long long align_up(unsigned long long v, unsigned long lo
 }
 
 /*
- * Opens the first card whose DRM driver is @driver; stores its minor
- * number (its debugfs directory, dri/N) in @minor if not NULL. Returns the
- * fd or -1.
+ * Opens the first card whose DRM driver is @driver, other than card
+ * @except (-1: any); stores its minor number (its debugfs directory, dri/N)
+ * in @minor if not NULL. Returns the fd or -1.
  */
-static inline int drm_open_driver_minor(const char *driver, int *minor)
+static inline int drm_open_driver_except(const char *driver, int except, int *minor)
 {
 	char path[64];
 	int i, fd;
@@ -49,6 +49,8 @@ static inline int drm_open_driver_minor(const char *driver, int *minor)
 		struct drm_version v = { 0 };
 		char name[32] = "";
 
+		if (i == except)
+			continue;
 		snprintf(path, sizeof(path), "/dev/dri/card%d", i);
 		fd = open(path, O_RDWR | O_CLOEXEC);
 		if (fd < 0)
@@ -63,6 +65,12 @@ static inline int drm_open_driver_minor(const char *driver, int *minor)
 		close(fd);
 	}
 	return -1;
+}
+
+/* Opens the first card whose DRM driver is @driver: drm_open_driver_except(). */
+static inline int drm_open_driver_minor(const char *driver, int *minor)
+{
+	return drm_open_driver_except(driver, -1, minor);
 }
 
 static inline int heap_open(const char *name)
@@ -184,6 +192,40 @@ static inline unsigned long ino_of(int fd)
 	struct stat st;
 
 	return fstat(fd, &st) ? 0 : st.st_ino;
+}
+
+/*
+ * Imports the dma-buf @fd twice into a new file of the first @driver card,
+ * which must give one handle, and exports that handle again, which must
+ * give back @fd's dma-buf. Returns the new file's fd (the caller closes it)
+ * or -errno: -EBADE if the handles differ, -EXDEV if the export is another
+ * buffer.
+ */
+static inline int import_in_new_file(const char *driver, int fd)
+{
+	unsigned int h1, h2;
+	int drm, back, ret;
+
+	drm = drm_open_driver_minor(driver, NULL);
+	if (drm < 0)
+		return -ENODEV;
+	ret = prime_fd_to_handle(drm, fd, &h1);
+	if (!ret)
+		ret = prime_fd_to_handle(drm, fd, &h2);
+	if (!ret && h1 != h2)
+		ret = -EBADE;
+	back = ret ? -1 : prime_handle_to_fd(drm, h1);
+	if (!ret && back < 0)
+		ret = back;
+	if (!ret && ino_of(back) != ino_of(fd))
+		ret = -EXDEV;
+	if (back >= 0)
+		close(back);
+	if (ret) {
+		close(drm);
+		return ret;
+	}
+	return drm;
 }
 
 /* The number of open file descriptors of this process. */

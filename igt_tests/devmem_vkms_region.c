@@ -230,7 +230,7 @@ static void test_exhaustion(int drm, const char *region)
  */
 static void test_self_import(int drm, const char *region)
 {
-	unsigned int h, h2, hb;
+	unsigned int h;
 	struct dumb d = { 0 };
 	struct usage base;
 	int fd, back, other;
@@ -247,15 +247,8 @@ static void test_self_import(int drm, const char *region)
 	igt_assert_eq_u64(ino_of(back), ino_of(fd));
 	close(back);
 
-	other = drm_open_driver_minor("vkms", NULL);
-	igt_assert_fd(other);
-	igt_assert_eq(prime_fd_to_handle(other, fd, &hb), 0);
-	igt_assert_eq(prime_fd_to_handle(other, fd, &h2), 0);
-	igt_assert_eq_u32(hb, h2);
-	back = prime_handle_to_fd(other, hb);
-	igt_assert_f(back >= 0, "PRIME export from a second vkms file: %s\n", strerror(-back));
-	igt_assert_eq_u64(ino_of(back), ino_of(fd));
-	close(back);
+	other = import_in_new_file("vkms", fd);
+	igt_assert_f(other >= 0, "import into a second vkms file: %s\n", strerror(-other));
 	/* Still one buffer of the region. */
 	igt_assert_eq(region_stat(region, "live_buffers"), base.live + 1);
 	close(other);
@@ -320,31 +313,6 @@ static void configfs_device_remove(void)
 	rmdir(VKMS_DEV);
 }
 
-/* The card of a vkms device other than @not_minor: its fd, or -1. */
-static int open_other_vkms(int not_minor)
-{
-	char path[64];
-	int i, fd;
-
-	for (i = 0; i < 16; i++) {
-		struct drm_version v = { 0 };
-		char name[32] = "";
-
-		if (i == not_minor)
-			continue;
-		snprintf(path, sizeof(path), "/dev/dri/card%d", i);
-		fd = open(path, O_RDWR | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		v.name = name;
-		v.name_len = sizeof(name) - 1;
-		if (!ioctl(fd, DRM_IOCTL_VERSION, &v) && !strcmp(name, "vkms"))
-			return fd;
-		close(fd);
-	}
-	return -1;
-}
-
 /*
  * The devmem_region attribute of a vkms device made through configfs: its
  * dumb buffers come from the region it names; it cannot change while the
@@ -374,7 +342,7 @@ static void test_configfs(const char *region)
 	igt_assert_eq(write_file(VKMS_DEV "/enabled", "1"), 0);
 	igt_assert_eq(write_file(VKMS_DEV "/devmem_region", "other"), -EBUSY);
 
-	drm = open_other_vkms(default_minor);
+	drm = drm_open_driver_except("vkms", default_minor, NULL);
 	igt_assert_fd(drm);
 	usage_of(region, &base);
 	igt_assert_eq(dumb_create(drm, DUMB_W, DUMB_H, 32, &d), 0);
@@ -387,7 +355,7 @@ static void test_configfs(const char *region)
 	igt_assert_eq(write_file(VKMS_DEV "/enabled", "0"), 0);
 	igt_assert_eq(write_file(VKMS_DEV "/devmem_region", "no-such-region"), 0);
 	igt_assert_eq(write_file(VKMS_DEV "/enabled", "1"), 0);
-	drm = open_other_vkms(default_minor);
+	drm = drm_open_driver_except("vkms", default_minor, NULL);
 	igt_assert_fd(drm);
 	igt_assert_eq(dumb_create(drm, DUMB_W, DUMB_H, 32, &d), -ENODEV);
 	close(drm);
