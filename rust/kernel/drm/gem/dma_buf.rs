@@ -99,9 +99,7 @@ pub trait ObjectData: Send + Sync + Sized + 'static {
 ///   PRIME code expects.
 /// - The object lives in a `KBox` until its reference count drops to zero.
 #[repr(C)]
-#[pin_data]
 pub struct Object<T: ObjectData> {
-    #[pin]
     obj: Opaque<bindings::drm_gem_object>,
     buf: ARef<DmaBuf>,
     data: T,
