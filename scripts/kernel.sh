@@ -83,18 +83,22 @@ make -s -C "$ksrc/tools/testing/selftests/dmabuf-heaps" OUTPUT="$tests" \
 	KHDR_INCLUDES="-isystem $build/usr/include" >/dev/null
 # The project's own selftests (KTAP, on the kernel's kselftest.h), its IGT
 # tests (igt_tests/, on its own igt.h) in igt/, IGT's runner's test root,
-# and the demo's programs (vkms_demo/*.c, on igt_tests/'s headers) in demo/.
+# the demo's programs (vkms_demo/*.c, on igt_tests/'s headers) in demo/, and
+# make bench's (scripts/bench/*.c, on selftests/' headers) in bench/.
 # A program whose source is gone is removed, so the guest never runs it.
-mkdir -p "$tests/igt" "$sums/igt" "$tests/demo" "$sums/demo"
-for bin in "$tests"/* "$tests"/igt/* "$tests"/demo/*; do
+mkdir -p "$tests/igt" "$sums/igt" "$tests/demo" "$sums/demo" "$tests/bench" "$sums/bench"
+for bin in "$tests"/* "$tests"/igt/* "$tests"/demo/* "$tests"/bench/*; do
 	name=$(basename "$bin")
 	case "$bin" in
 	"$tests"/igt/*)
 		[ "$name" = test-list.txt ] || [ -e "$DEVMEM_TOP/igt_tests/$name.c" ] || rm -f "$bin" ;;
 	"$tests"/demo/*)
 		[ -e "$DEVMEM_TOP/vkms_demo/$name.c" ] || rm -f "$bin" ;;
+	"$tests"/bench/*)
+		[ -e "$DEVMEM_TOP/scripts/bench/$name.c" ] || rm -f "$bin" ;;
 	*)
 		[ "$name" = dmabuf-heap ] || [ "$name" = igt ] || [ "$name" = demo ] ||
+			[ "$name" = bench ] ||
 			[ -e "$DEVMEM_TOP/selftests/$name.c" ] || rm -f "$bin" ;;
 	esac
 done
@@ -102,12 +106,13 @@ done
 # built from (a cache shared by two checkouts sees older sources with newer
 # times), or the uAPI headers are newer than it.
 for src in "$DEVMEM_TOP"/selftests/*.c "$DEVMEM_TOP"/igt_tests/*.c \
-	"$DEVMEM_TOP"/vkms_demo/*.c; do
+	"$DEVMEM_TOP"/vkms_demo/*.c "$DEVMEM_TOP"/scripts/bench/*.c; do
 	[ -e "$src" ] || continue
 	dir=$(dirname "$src")
 	case "$dir" in
 	*/selftests) bin=$tests/$(basename "$src" .c) hdrs=$dir ;;
 	*/igt_tests) bin=$tests/igt/$(basename "$src" .c) hdrs=$dir ;;
+	*/bench) bin=$tests/bench/$(basename "$src" .c) hdrs=$DEVMEM_TOP/selftests ;;
 	*) bin=$tests/demo/$(basename "$src" .c) hdrs=$DEVMEM_TOP/igt_tests ;;
 	esac
 	sum=$(cat "$src" "$hdrs"/*.h "$DEVMEM_TOP"/vkms_demo/*.h 2>/dev/null |
@@ -116,7 +121,7 @@ for src in "$DEVMEM_TOP"/selftests/*.c "$DEVMEM_TOP"/igt_tests/*.c \
 		[ "$(cat "$sums/${bin#"$tests"/}" 2>/dev/null)" = "$sum" ]; then
 		continue
 	fi
-	gcc -static -O2 -Wall -Wextra -Werror -I "$ksrc/tools/testing/selftests" \
+	gcc -static -O2 -Wall -Wextra -Werror -pthread -I "$ksrc/tools/testing/selftests" \
 		-I "$hdrs" -isystem "$build/usr/include" -o "$bin" "$src"
 	echo "$sum" >"$sums/${bin#"$tests"/}"
 done

@@ -36,8 +36,9 @@ run=$DEVMEM_CACHE/runs/$plan
 # memory backend id, backing file in the run directory, size. QEMU's command
 # line and the hotplug agent, which re-creates a device as it was at boot,
 # both take them from here.
+# DEVMEM_IVSHMEM0_SIZE sizes the first one (make bench: 1G).
 ivshmem_devices=(
-	"ivshmem0 sw0p0 vram0 ivshmem0.img 64M"
+	"ivshmem0 sw0p0 vram0 ivshmem0.img ${DEVMEM_IVSHMEM0_SIZE:-64M}"
 	"ivshmem1 sw0p2 vram1 ivshmem1.img 128M"
 )
 

@@ -135,6 +135,19 @@ demo)
 	grep -E '^(frame|written back|compose|Subtest)' "$R/vkms-demo.log" | sed 's/^/  /'
 	show_regions
 	;;
+bench)
+	# make bench: the heaps side by side; the count of live buffers from the
+	# kernel command line.
+	show_devices
+	count=$(sed -n 's/.*devmem\.bench_buffers=\([0-9]*\).*/\1/p' /proc/cmdline)
+	say "benchmark: system, ivshmem and ivshmem-contiguous"
+	# Not .log and .rc: the host judges the run like make check, and these are
+	# no test's; bench-report.py reads them. Progress lines go to the console.
+	/devmem/tests/bench/devmem_bench "${count:-131072}" 2>&1 >"$R/bench.txt" |
+		tee "$R/bench-progress.txt" | sed -u 's/^# /devmem-guest: bench: /'
+	echo "${PIPESTATUS[0]}" >"$R/bench-status.txt"
+	show_regions
+	;;
 soak)
 	# make soak: revocation cycles, the number from the kernel command line.
 	show_devices

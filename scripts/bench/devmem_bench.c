@@ -1,0 +1,299 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * make bench, in the guest: the devmem heaps against the system heap, side
+ * by side in one boot. For each heap it measures
+ *   - allocation of 4 KiB, 64 KiB, 1 MiB, 16 MiB and 64 MiB (median, p99);
+ *   - mmap, a write to every page, munmap, of 1 MiB and 64 MiB;
+ *   - dma_buf_vmap() of a 16 MiB buffer, through the test importer;
+ *   - 4 KiB buffers kept alive, one after another, up to a count: the time
+ *     of each, the first and last tenth compared, then closing them all;
+ *   - allocation and release of 4 KiB buffers from every CPU at once.
+ * Progress goes to stderr; results to stdout, one line each:
+ *   result <metric> <heap> <value> <unit>
+ * which the host (scripts/bench-report.py) turns into the table.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+
+#include "dma_heap_util.h"
+
+#define KIB		1024ULL
+#define MIB		(1024 * KIB)
+#define VMAP_CHECK	"/sys/kernel/debug/devmem_heap/vmap_check"
+#define PARALLEL_S	2.0
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+
+static const char *const heaps[] = { "system", "ivshmem", "ivshmem-contiguous" };
+
+static double now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The @q quantile (0..1) of @n samples, which it sorts. */
+static double quantile(double *v, int n, double q)
+{
+	int i;
+
+	qsort(v, n, sizeof(*v), cmp_double);
+	i = (int)(q * (n - 1) + 0.5);
+	return v[i];
+}
+
+static int open_heap(const char *name)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "/dev/dma_heap/%s", name);
+	return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+static void report(const char *metric, const char *heap, double value, const char *unit)
+{
+	printf("result %s %s %.3f %s\n", metric, heap, value, unit);
+	fflush(stdout);
+}
+
+static int alloc(int heap, unsigned long long len)
+{
+	return heap_alloc(heap, len, O_RDWR | O_CLOEXEC, 0);
+}
+
+/* Allocation of @len bytes, @n times, each closed before the next. */
+static void bench_alloc(int heap, const char *name, unsigned long long len, int n)
+{
+	double *t = calloc(n, sizeof(*t)), t0;
+	char metric[64];
+	int i, fd;
+
+	for (i = 0; i < n; i++) {
+		t0 = now_us();
+		fd = alloc(heap, len);
+		t[i] = now_us() - t0;
+		if (fd < 0) {
+			fprintf(stderr, "# %s: %llu bytes: %s\n", name, len, strerror(-fd));
+			report("error", name, 1, "-");
+			free(t);
+			return;
+		}
+		close(fd);
+	}
+	snprintf(metric, sizeof(metric), "alloc-%lluk-median", len / KIB);
+	report(metric, name, quantile(t, n, 0.5), "us");
+	snprintf(metric, sizeof(metric), "alloc-%lluk-p99", len / KIB);
+	report(metric, name, quantile(t, n, 0.99), "us");
+	free(t);
+}
+
+/* mmap, one write to every page, munmap of a @len buffer, @n times. */
+static void bench_touch(int heap, const char *name, unsigned long long len, int n)
+{
+	double *t = calloc(n, sizeof(*t)), t0;
+	char metric[64];
+	int i, fd;
+
+	for (i = 0; i < n; i++) {
+		unsigned char *p;
+		unsigned long long off;
+
+		fd = alloc(heap, len);
+		if (fd < 0) {
+			report("error", name, 1, "-");
+			free(t);
+			return;
+		}
+		t0 = now_us();
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (p == MAP_FAILED) {
+			report("error", name, 1, "-");
+			close(fd);
+			free(t);
+			return;
+		}
+		for (off = 0; off < len; off += 4096)
+			p[off] = 1;
+		munmap(p, len);
+		t[i] = now_us() - t0;
+		close(fd);
+	}
+	snprintf(metric, sizeof(metric), "touch-%lluk", len / KIB);
+	report(metric, name, quantile(t, n, 0.5), "us");
+	free(t);
+}
+
+/* dma_buf_vmap() + vunmap of a 16 MiB buffer, by the kernel's test importer. */
+static void bench_vmap(int heap, const char *name, int n)
+{
+	double *t = calloc(n, sizeof(*t)), t0;
+	char cmd[64];
+	int i, fd, f, len;
+
+	fd = alloc(heap, 16 * MIB);
+	if (fd < 0) {
+		report("error", name, 1, "-");
+		free(t);
+		return;
+	}
+	len = snprintf(cmd, sizeof(cmd), "%d 0 00", fd);
+	for (i = 0; i < n; i++) {
+		f = open(VMAP_CHECK, O_WRONLY);
+		if (f < 0)
+			break;
+		t0 = now_us();
+		if (write(f, cmd, len) != len)
+			fprintf(stderr, "# %s: vmap_check: %s\n", name, strerror(errno));
+		t[i] = now_us() - t0;
+		close(f);
+	}
+	close(fd);
+	if (i == n)
+		report("vmap-16384k", name, quantile(t, n, 0.5), "us");
+	free(t);
+}
+
+/* 4 KiB buffers kept alive, up to @max; then all closed. */
+static void bench_scale(int heap, const char *name, int max)
+{
+	double *t = calloc(max, sizeof(*t)), t0, first, last;
+	int *fds = calloc(max, sizeof(*fds));
+	int n, i, tenth, err = 0;
+
+	for (n = 0; n < max; n++) {
+		t0 = now_us();
+		fds[n] = alloc(heap, 4 * KIB);
+		t[n] = now_us() - t0;
+		if (fds[n] < 0) {
+			err = -fds[n];
+			break;
+		}
+		if (n && n % 10000 == 0)
+			fprintf(stderr, "# scale %s: %d live buffers, the last at %.0f us\n",
+				name, n, t[n]);
+	}
+	tenth = n / 10 ? n / 10 : 1;
+	first = quantile(t, tenth, 0.5);
+	last = quantile(t + n - tenth, tenth, 0.5);
+	report("scale-count", name, n, "buffers");
+	report("scale-first-tenth", name, first, "us");
+	report("scale-last-tenth", name, last, "us");
+	report("scale-growth", name, last / first, "x");
+	if (err) {
+		fprintf(stderr, "# scale %s: stopped at %d: %s\n", name, n, strerror(err));
+		report("scale-stopped", name, n, "buffers");
+	}
+	t0 = now_us();
+	for (i = 0; i < n; i++)
+		close(fds[i]);
+	report("scale-close", name, (now_us() - t0) / 1e3, "ms");
+	free(fds);
+	free(t);
+}
+
+struct worker {
+	int heap;
+	long count;
+	int err;
+};
+
+static void *parallel_worker(void *arg)
+{
+	struct worker *w = arg;
+	double end = now_us() + PARALLEL_S * 1e6;
+	int fd;
+
+	while (now_us() < end) {
+		fd = alloc(w->heap, 4 * KIB);
+		if (fd < 0) {
+			w->err = -fd;
+			break;
+		}
+		close(fd);
+		w->count++;
+	}
+	return NULL;
+}
+
+/* 4 KiB allocations per second with @threads threads at once. */
+static double parallel_rate(int heap, int threads)
+{
+	pthread_t tid[16];
+	struct worker w[16] = { 0 };
+	long total = 0;
+	int i;
+
+	for (i = 0; i < threads; i++) {
+		w[i].heap = heap;
+		pthread_create(&tid[i], NULL, parallel_worker, &w[i]);
+	}
+	for (i = 0; i < threads; i++) {
+		pthread_join(tid[i], NULL);
+		total += w[i].count;
+	}
+	return total / PARALLEL_S;
+}
+
+static void bench_parallel(int heap, const char *name)
+{
+	int cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	double one, all;
+
+	cpus = cpus < 1 ? 1 : cpus > 16 ? 16 : cpus;
+	one = parallel_rate(heap, 1);
+	all = parallel_rate(heap, cpus);
+	report("parallel-1", name, one, "allocs/s");
+	report("parallel-all", name, all, "allocs/s");
+	report("parallel-scaling", name, all / one, "x");
+}
+
+int main(int argc, char **argv)
+{
+	static const unsigned long long sizes[] = { 4 * KIB, 64 * KIB, MIB, 16 * MIB, 64 * MIB };
+	int scale_max = argc > 1 ? atoi(argv[1]) : 131072;
+	struct rlimit nofile = { scale_max + 1024, scale_max + 1024 };
+	unsigned int h, s;
+
+	if (setrlimit(RLIMIT_NOFILE, &nofile))
+		fprintf(stderr, "# RLIMIT_NOFILE %d: %s\n", scale_max + 1024, strerror(errno));
+	for (h = 0; h < ARRAY_SIZE(heaps); h++) {
+		int heap = open_heap(heaps[h]);
+
+		if (heap < 0) {
+			fprintf(stderr, "# no heap %s\n", heaps[h]);
+			report("error", heaps[h], 1, "-");
+			continue;
+		}
+		fprintf(stderr, "# %s: allocation\n", heaps[h]);
+		for (s = 0; s < ARRAY_SIZE(sizes); s++)
+			bench_alloc(heap, heaps[h], sizes[s], sizes[s] >= 16 * MIB ? 10 : 200);
+		fprintf(stderr, "# %s: mmap and touch\n", heaps[h]);
+		bench_touch(heap, heaps[h], MIB, 20);
+		bench_touch(heap, heaps[h], 64 * MIB, 5);
+		fprintf(stderr, "# %s: vmap\n", heaps[h]);
+		bench_vmap(heap, heaps[h], 20);
+		fprintf(stderr, "# %s: parallel allocation\n", heaps[h]);
+		bench_parallel(heap, heaps[h]);
+		fprintf(stderr, "# %s: %d live 4 KiB buffers\n", heaps[h], scale_max);
+		bench_scale(heap, heaps[h], scale_max);
+		close(heap);
+	}
+	return 0;
+}
