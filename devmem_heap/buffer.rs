@@ -260,6 +260,12 @@ impl Exporter for Buffer {
         if vma.flags() & flags::MAYSHARE == 0 {
             return Err(EINVAL);
         }
+        // A mapping an importer forwards (`dma_buf_mmap()`, as DRM's GEM mmap does) was checked
+        // against the importer's file, not the buffer's: a buffer opened read-only maps
+        // read-only, whoever maps it.
+        if !buf.is_writable() {
+            vma.try_clear_maywrite().map_err(|_| EACCES)?;
+        }
         let pages = (vma.end() - vma.start()) / PAGE_SIZE;
         match vma.pgoff().checked_add(pages) {
             Some(end) if end <= allocation.size() / PAGE_SIZE => {}

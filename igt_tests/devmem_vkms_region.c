@@ -258,6 +258,41 @@ static void test_self_import(int drm, const char *region)
 	usage_back_to(region, &base);
 }
 
+/*
+ * A heap buffer opened read-only, imported into vkms, maps read-only through
+ * MAP_DUMB too: the DRM file's mode does not lend it write access.
+ */
+static void test_readonly_import(int drm, const char *region)
+{
+	struct dma_heap_allocation_data data = {
+		.len = 64 * 1024,
+		.fd_flags = O_RDONLY | O_CLOEXEC,
+	};
+	struct drm_mode_map_dumb md = { 0 };
+	unsigned char *p;
+	int heap;
+
+	heap = heap_open(region);
+	igt_assert_fd(heap);
+	igt_assert_eq(ioctl(heap, DMA_HEAP_IOCTL_ALLOC, &data), 0);
+	close(heap);
+	igt_assert(mmap(NULL, data.len, PROT_WRITE, MAP_SHARED, data.fd, 0) == MAP_FAILED);
+	igt_assert_eq(prime_fd_to_handle(drm, data.fd, &md.handle), 0);
+	igt_assert_eq(ioctl(drm, DRM_IOCTL_MODE_MAP_DUMB, &md), 0);
+	p = mmap(NULL, data.len, PROT_READ | PROT_WRITE, MAP_SHARED, drm, md.offset);
+	igt_assert_f(p == MAP_FAILED && errno == EACCES,
+		     "a writable MAP_DUMB mapping of a read-only buffer: %s\n",
+		     p == MAP_FAILED ? strerror(errno) : "it was made");
+	p = mmap(NULL, data.len, PROT_READ, MAP_SHARED, drm, md.offset);
+	igt_assert(p != MAP_FAILED);
+	igt_assert_eq(p[0], 0);
+	igt_assert_f(mprotect(p, data.len, PROT_READ | PROT_WRITE) == -1 && errno == EACCES,
+		     "mprotect made a read-only buffer's mapping writable\n");
+	munmap(p, data.len);
+	igt_assert_eq(gem_close(drm, md.handle), 0);
+	close(data.fd);
+}
+
 #define CONFIGFS	"/sys/kernel/config"
 #define VKMS_DEV	CONFIGFS "/vkms/devmem-igt"
 
@@ -519,6 +554,10 @@ igt_main
 	igt_describe("A dumb buffer's exported dma-buf imports as the dumb buffer's own handle.");
 	igt_subtest("dumb-self-import")
 		test_self_import(drm, region);
+
+	igt_describe("A read-only heap buffer imported into vkms maps read-only through MAP_DUMB.");
+	igt_subtest("readonly-import-maps-readonly")
+		test_readonly_import(drm, region);
 
 	igt_describe("A scanned-out buffer's device is unbound: vkms shows zeroes, mmap faults.");
 	igt_subtest("scanout-survives-withdrawal")

@@ -302,6 +302,14 @@ impl DmaBuf {
         Some(unsafe { ARef::from_raw(buf) })
     }
 
+    /// Returns whether the buffer's file was opened for writing (`O_WRONLY` or `O_RDWR`).
+    pub fn is_writable(&self) -> bool {
+        // SAFETY: The buffer's file lives as long as the buffer; its access mode is set when the
+        // file is made and never changes.
+        let flags = unsafe { (*(*self.as_raw()).file).f_flags };
+        flags & bindings::O_ACCMODE != bindings::O_RDONLY
+    }
+
     /// Returns the inode number of the buffer's file, as `fstat()` on a file descriptor of the
     /// buffer and `/sys/kernel/debug/dma_buf/bufinfo` show it.
     pub fn ino(&self) -> u64 {
