@@ -178,16 +178,13 @@ impl Region {
         &self,
         after: Option<u64>,
     ) -> Option<(u64, ARef<Exported<Buffer>>)> {
-        let ledger = self.lock_ledger();
-        // Named, so that the iterator borrowing `ledger` is gone before the guard.
-        let next = ledger.exported_after(after).find_map(|(id, buf)| {
+        self.lock_ledger().find_exported_after(after, |id, buf| {
             // SAFETY: The ledger records only the buffers `export_new` exports, as
             // `Exported<Buffer>`; each stays allocated while it is in the ledger, whose lock is
             // held.
             let buf = unsafe { Exported::<Buffer>::try_get(buf.cast()) }?;
             Some((id, buf))
-        });
-        next
+        })
     }
 }
 

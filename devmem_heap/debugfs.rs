@@ -45,7 +45,7 @@ fn stats(region: &Region, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     writeln!(f, "free: {free}")?;
     writeln!(f, "largest_free_block: {}", region.largest_free_block())?;
     let ledger = region.lock_ledger();
-    writeln!(f, "live_buffers: {}", ledger.buffers().len())?;
+    writeln!(f, "live_buffers: {}", ledger.len())?;
     writeln!(f, "allocs: {}", ledger.allocs)?;
     writeln!(f, "frees: {}", ledger.frees)?;
     writeln!(f, "failures: {}", ledger.failures)?;

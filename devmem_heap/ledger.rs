@@ -5,6 +5,10 @@
 //! Every allocation is entered here when it is made and leaves when its blocks are freed, so
 //! the region can always reach each of its live buffers: debugfs lists them, and withdrawal
 //! takes a reference to each of them that is not already on its way to release, one at a time.
+//!
+//! The live buffers are an rbtree keyed by allocation: entering, finding and leaving are
+//! O(log n), and no allocation grows with the number of buffers (each record is a node of its
+//! own), so a region holds as many buffers as its memory allows.
 
 use crate::layout::{
     Placement,
@@ -14,13 +18,15 @@ use core::ptr::NonNull;
 use kernel::{
     dma_buf::DmaBuf,
     prelude::*,
+    rbtree::{
+        RBTree,
+        RBTreeNode, //
+    },
     sync::Arc, //
 };
 
 /// A live buffer of a region.
 pub(crate) struct Record {
-    /// The allocation's key in the ledger.
-    pub(crate) id: u64,
     /// The size of the buffer in bytes.
     pub(crate) size: usize,
     pub(crate) placement: Placement,
@@ -52,19 +58,22 @@ pub(crate) struct Ledger {
     pub(crate) failures: u64,
     pub(crate) refused_maps: u64,
     next_id: u64,
-    buffers: KVec<Record>,
+    /// The live buffers by allocation key; keys grow with every entry.
+    buffers: RBTree<u64, Record>,
+    live: usize,
 }
 
 impl Ledger {
     /// An empty ledger.
-    pub(crate) const fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             allocs: 0,
             frees: 0,
             failures: 0,
             refused_maps: 0,
             next_id: 0,
-            buffers: KVec::new(),
+            buffers: RBTree::new(),
+            live: 0,
         }
     }
 
@@ -76,18 +85,17 @@ impl Ledger {
         ranges: Arc<Ranges>,
     ) -> Result<u64> {
         let id = self.next_id;
-        self.buffers.push(
-            Record {
-                id,
-                size,
-                placement,
-                ranges,
-                ino: 0,
-                buf: None,
-            },
-            GFP_KERNEL,
-        )?;
+        let record = Record {
+            size,
+            placement,
+            ranges,
+            ino: 0,
+            buf: None,
+        };
+        self.buffers
+            .insert(RBTreeNode::new(id, record, GFP_KERNEL)?);
         self.next_id += 1;
+        self.live += 1;
         self.allocs += 1;
         Ok(id)
     }
@@ -99,7 +107,7 @@ impl Ledger {
     /// `buf` must be the dma-buf whose data owns the allocation `id`, and that data must call
     /// [`Ledger::unexported`] when it is dropped.
     pub(crate) unsafe fn exported(&mut self, id: u64, buf: &DmaBuf) {
-        if let Some(record) = self.buffers.iter_mut().find(|r| r.id == id) {
+        if let Some(record) = self.buffers.get_mut(&id) {
             record.ino = buf.ino();
             // INVARIANT: The caller passes the buffer that owns the allocation, which takes it
             // out again when its data is dropped.
@@ -109,39 +117,55 @@ impl Ledger {
 
     /// Records that the dma-buf of the buffer `id` is being released.
     pub(crate) fn unexported(&mut self, id: u64) {
-        if let Some(record) = self.buffers.iter_mut().find(|r| r.id == id) {
+        if let Some(record) = self.buffers.get_mut(&id) {
             record.buf = None;
         }
     }
 
     /// Takes the buffer `id` out: its blocks are being freed.
     pub(crate) fn leave(&mut self, id: u64) {
-        if let Some(i) = self.buffers.iter().position(|r| r.id == id) {
-            drop(self.buffers.remove(i));
+        if self.buffers.remove(&id).is_some() {
+            self.live -= 1;
         }
         self.frees += 1;
     }
 
-    /// Returns the keys and dma-bufs of the exported live buffers entered after the buffer
-    /// `after` (all of them for `None`), oldest first.
+    /// Calls `f` with the key and dma-buf of each exported live buffer entered after the buffer
+    /// `after` (all of them for `None`), oldest first, until it returns `Some`, and returns that.
     ///
     /// Each `struct dma_buf` stays allocated while the ledger's lock, which `&self` proves, is
     /// held, but its file may already be on its way to release: take a reference with
-    /// [`DmaBuf::try_get`] before the lock goes.
-    pub(crate) fn exported_after(
+    /// [`DmaBuf::try_get`] before the lock goes. Needs no memory.
+    pub(crate) fn find_exported_after<R>(
         &self,
         after: Option<u64>,
-    ) -> impl Iterator<Item = (u64, NonNull<DmaBuf>)> + '_ {
-        // Keys grow with every entry and records keep their order. `None` is below every
-        // `Some`.
-        self.buffers
-            .iter()
-            .filter(move |r| Some(r.id) > after)
-            .filter_map(|r| Some((r.id, r.buf.as_ref()?.0)))
+        mut f: impl FnMut(u64, NonNull<DmaBuf>) -> Option<R>,
+    ) -> Option<R> {
+        let mut from = after.map_or(0, |id| id + 1);
+        loop {
+            let cursor = self.buffers.cursor_lower_bound(&from)?;
+            let (&id, record) = cursor.current();
+            if let Some(buf) = &record.buf {
+                if let Some(found) = f(id, buf.0) {
+                    return Some(found);
+                }
+            }
+            from = id + 1;
+        }
     }
 
     /// Returns the live buffers, oldest first.
-    pub(crate) fn buffers(&self) -> &[Record] {
-        &self.buffers
+    pub(crate) fn buffers(&self) -> impl Iterator<Item = &Record> {
+        self.buffers.values()
+    }
+
+    /// Returns the number of live buffers.
+    pub(crate) fn len(&self) -> usize {
+        self.live
+    }
+
+    /// Returns whether the region has no live buffer.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.live == 0
     }
 }

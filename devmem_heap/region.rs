@@ -237,7 +237,7 @@ impl Region {
 
     /// Returns whether buffers allocated from the region are still alive.
     pub(crate) fn has_live_buffers(&self) -> bool {
-        !self.ledger.lock().buffers().is_empty()
+        !self.ledger.lock().is_empty()
     }
 
     /// Enters the region: returns a proof that it is live, or [`ENODEV`].

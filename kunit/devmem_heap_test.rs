@@ -158,7 +158,7 @@ impl DeviceMemory for SystemMemory {
 /// Returns where `buf`, a buffer of `region`, lies in the region, as its ledger says.
 fn ranges_of(region: &Region, buf: &DmaBuf) -> Result<Arc<Ranges>> {
     let ledger = region.lock_ledger();
-    let record = ledger.buffers().iter().find(|r| r.ino == buf.ino());
+    let record = ledger.buffers().find(|r| r.ino == buf.ino());
     Ok(record.ok_or(ENOENT)?.ranges.clone())
 }
 
