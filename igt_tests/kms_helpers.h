@@ -319,6 +319,30 @@ static inline int fb_remove(int fd, unsigned int fb)
 }
 
 /*
+ * Starts CRC capture on the CRTC (source "auto") and opens its entries with
+ * @flags (O_NONBLOCK or 0): the fd, or -errno. Closing it stops capture.
+ */
+static inline int kms_crc_open(struct kms *k, int flags)
+{
+	char dir[128], path[160];
+	int fd, ctl, ret;
+
+	snprintf(dir, sizeof(dir), "/sys/kernel/debug/dri/%d/crtc-%u/crc", k->minor,
+		 k->crtc_index);
+	snprintf(path, sizeof(path), "%s/control", dir);
+	ctl = open(path, O_WRONLY);
+	if (ctl < 0)
+		return -errno;
+	ret = write(ctl, "auto", 4) == 4 ? 0 : -errno;
+	close(ctl);
+	if (ret)
+		return ret;
+	snprintf(path, sizeof(path), "%s/data", dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC | flags);
+	return fd < 0 ? -errno : fd;
+}
+
+/*
  * The pipe CRC of what the CRTC shows now: starts CRC capture on the CRTC
  * (source "auto"), skips the entries of frames up to the current vblank
  * (a composition already under way when capture started may report old
@@ -330,24 +354,13 @@ static inline int fb_remove(int fd, unsigned int fb)
 static inline int kms_crc(struct kms *k, unsigned int *crc)
 {
 	struct drm_crtc_get_sequence seq = { .crtc_id = k->crtc };
-	char dir[128], path[160], line[64];
 	unsigned int value, frame, got = 0;
-	int fd, ctl, i, ret = -ETIMEDOUT;
+	int fd, i, ret = -ETIMEDOUT;
+	char line[64];
 
-	snprintf(dir, sizeof(dir), "/sys/kernel/debug/dri/%d/crtc-%u/crc", k->minor,
-		 k->crtc_index);
-	snprintf(path, sizeof(path), "%s/control", dir);
-	ctl = open(path, O_WRONLY);
-	if (ctl < 0)
-		return -errno;
-	i = write(ctl, "auto", 4) == 4 ? 0 : -errno;
-	close(ctl);
-	if (i)
-		return i;
-	snprintf(path, sizeof(path), "%s/data", dir);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = kms_crc_open(k, 0);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	if (ioctl(k->fd, DRM_IOCTL_CRTC_GET_SEQUENCE, &seq)) {
 		ret = -errno;
 		goto out;

@@ -124,21 +124,13 @@ static double now_s(void)
 static double compose_rate(struct kms *k, unsigned int fb, const struct layout *l,
 			   double *entries_per_burst)
 {
-	char dir[128], path[160], line[64];
-	int ctl, fd, bursts = 0, entries = 0;
+	int fd, bursts = 0, entries = 0;
 	double start, end;
+	char line[64];
 
 	igt_assert_eq(kms_show(k, fb, l->w, l->h, DRM_MODE_ROTATE_0, 0, NULL), 0);
-	snprintf(dir, sizeof(dir), "/sys/kernel/debug/dri/%d/crtc-%u/crc", k->minor,
-		 k->crtc_index);
-	snprintf(path, sizeof(path), "%s/control", dir);
-	ctl = open(path, O_WRONLY);
-	igt_assert(ctl >= 0);
-	igt_assert_eq(write(ctl, "auto", 4), 4);
-	close(ctl);
-	snprintf(path, sizeof(path), "%s/data", dir);
-	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-	igt_assert(fd >= 0);
+	fd = kms_crc_open(k, O_NONBLOCK);
+	igt_assert_f(fd >= 0, "CRC capture: %s\n", strerror(-fd));
 	/* The first burst starts the clock. */
 	igt_assert(poll_events(fd, POLLIN, 10000) & POLLIN);
 	while (read(fd, line, sizeof(line)) > 0)
