@@ -13,11 +13,7 @@ set -euo pipefail
 
 buffers=${BENCH_BUFFERS:-131072}
 [[ "$buffers" =~ ^[1-9][0-9]*$ ]] || die "BENCH_BUFFERS must be a positive number"
-"$DEVMEM_TOP/scripts/bootstrap.sh"
-ksrc=$("$DEVMEM_TOP/scripts/ksrc.sh")
-DEVMEM_BUILD=$("$DEVMEM_TOP/scripts/kernel.sh")
-DEVMEM_ROOTFS=$("$DEVMEM_TOP/scripts/rootfs.sh")
-export DEVMEM_BUILD DEVMEM_ROOTFS
+prepare_vm
 
 t=$(date +%s)
 DEVMEM_IVSHMEM0_SIZE=1G "$DEVMEM_TOP/scripts/vm.sh" bench kunit.enable=0 \

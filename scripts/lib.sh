@@ -13,6 +13,16 @@ export PATH="$HOME/.cargo/bin:$PATH"
 KVER_EXPECTED=7.3.4
 KSERIES=7.3
 
+# prepare_vm: install what is missing and build what changed, for a script
+# that boots the VM: sets ksrc, and exports DEVMEM_BUILD and DEVMEM_ROOTFS.
+prepare_vm() {
+	"$DEVMEM_TOP/scripts/bootstrap.sh"
+	ksrc=$("$DEVMEM_TOP/scripts/ksrc.sh")
+	DEVMEM_BUILD=$("$DEVMEM_TOP/scripts/kernel.sh")
+	DEVMEM_ROOTFS=$("$DEVMEM_TOP/scripts/rootfs.sh")
+	export DEVMEM_BUILD DEVMEM_ROOTFS
+}
+
 die() {
 	echo "devmem-heap: error: $*" >&2
 	exit 1

@@ -13,11 +13,7 @@ set -euo pipefail
 
 cycles=${SOAK_CYCLES:-100}
 [[ "$cycles" =~ ^[1-9][0-9]*$ ]] || die "SOAK_CYCLES must be a positive number"
-"$DEVMEM_TOP/scripts/bootstrap.sh"
-ksrc=$("$DEVMEM_TOP/scripts/ksrc.sh")
-DEVMEM_BUILD=$("$DEVMEM_TOP/scripts/kernel.sh")
-DEVMEM_ROOTFS=$("$DEVMEM_TOP/scripts/rootfs.sh")
-export DEVMEM_BUILD DEVMEM_ROOTFS
+prepare_vm
 
 t=$(date +%s)
 # About 7 s a cycle under TCG (a device_del alone waits 5 s in pciehp).
