@@ -3,17 +3,19 @@
 //! Allocations: blocks of a region, cleared, and entered in its ledger for as long as they live.
 //!
 //! An [`Allocation`] owns its blocks: dropping it takes it out of the region's ledger and gives
-//! the blocks back to the allocator. The buffer exported for it, and its user mappings, hold it.
+//! the blocks back to the allocator, dirty, for the scrubber to clear (see [`crate::clearing`]).
+//! The buffer exported for it, and its user mappings, hold it.
 
 use crate::{
+    clearing::clear_dirty,
     layout::{
         Placement,
-        Ranges, //
+        Ranges,
+        Run, //
     },
     region::Region, //
 };
 use kernel::{
-    current,
     gpu::buddy::{
         AllocatedBlocks,
         GpuBuddyAllocFlag,
@@ -21,15 +23,8 @@ use kernel::{
         GpuBuddyAllocMode, //
     },
     prelude::*,
-    sizes::SZ_1M,
-    sync::Arc,
-    task::cond_resched, //
+    sync::Arc, //
 };
-
-/// How many bytes are cleared between two checks for rescheduling, fatal signals and
-/// withdrawal: a multi-GiB allocation neither stalls the CPU nor holds up unbind for longer
-/// than one step.
-const CLEAR_STEP: usize = SZ_1M;
 
 /// The blocks of one buffer.
 ///
@@ -37,10 +32,10 @@ const CLEAR_STEP: usize = SZ_1M;
 ///
 /// `blocks` are blocks of `region`'s allocator covering at least `size` bytes, laid out as
 /// `ranges`, zero-filled when the allocation was made; the ledger of `region` holds a record
-/// `id` of them until the allocation is dropped.
+/// `id` of them until the allocation is dropped. `blocks` is `None` only while it is dropped.
 pub(crate) struct Allocation {
     region: Arc<Region>,
-    _blocks: Pin<KBox<AllocatedBlocks>>,
+    blocks: Option<Pin<KBox<AllocatedBlocks>>>,
     ranges: Arc<Ranges>,
     size: usize,
     id: u64,
@@ -66,25 +61,40 @@ impl Allocation {
             .ok_or(EINVAL)?;
         drop(region.enter()?);
 
+        // Cleared blocks first: only those that come out dirty are cleared here.
         let flags = match placement {
-            Placement::Scattered => GpuBuddyAllocFlags::default(),
-            Placement::Contiguous => GpuBuddyAllocFlags::from(GpuBuddyAllocFlag::Contiguous),
+            Placement::Scattered => GpuBuddyAllocFlags::from(GpuBuddyAllocFlag::Clear),
+            Placement::Contiguous => GpuBuddyAllocFlag::Clear | GpuBuddyAllocFlag::Contiguous,
         };
-        let blocks = KBox::pin_init(
-            buddy.alloc_blocks(GpuBuddyAllocMode::Simple, alloc_len as u64, chunk, flags),
-            GFP_KERNEL,
-        )
+        let alloc = || {
+            KBox::pin_init(
+                buddy.alloc_blocks(GpuBuddyAllocMode::Simple, alloc_len as u64, chunk, flags),
+                GFP_KERNEL,
+            )
+        };
+        let blocks = match alloc() {
+            // The scrubber may hold the block that is missing: wait for it, and keep it away.
+            Err(e) if e == ENOSPC => {
+                let _scrubbing = region.lock_scrubbing();
+                alloc()
+            }
+            result => result,
+        }
         .map_err(|e| if e == ENOSPC { ENOMEM } else { e })?;
         let ranges = Arc::new(Ranges::of_blocks(&blocks)?, GFP_KERNEL)?;
 
         // Every buffer handed out is zero-filled: no byte of a previous owner is ever visible.
-        clear(region, &ranges)?;
+        // Dirty blocks here mean dirty free memory, perhaps of blocks merged in the allocator
+        // since the scrubber last looked: have it look again.
+        if clear_dirty(region, &blocks)? > 0 {
+            region.scrub_soon();
+        }
 
         let id = region.lock_ledger().enter(len, placement, ranges.clone())?;
         // INVARIANT: The blocks were cleared above and are now in the ledger as `id`.
         Ok(Self {
             region: region.clone(),
-            _blocks: blocks,
+            blocks: Some(blocks),
             ranges,
             size: len,
             id,
@@ -112,37 +122,17 @@ impl Allocation {
         self.id
     }
 
-    /// Returns the offset in the region of byte `offset` of the buffer, and how many bytes
-    /// of the buffer from there on are contiguous in the region.
-    pub(crate) fn locate(&self, offset: usize) -> Option<(usize, usize)> {
+    /// Returns where byte `offset` of the buffer lies in the region, or `None` past its end.
+    pub(crate) fn locate(&self, offset: usize) -> Option<Run> {
         self.ranges.locate(self.size, offset)
     }
 }
 
 impl Drop for Allocation {
     fn drop(&mut self) {
-        // The blocks go back to the allocator when `_blocks` drops, right after this.
         self.region.lock_ledger().leave(self.id);
+        // Back to the allocator dirty; then the scrubber, which would not find them before.
+        drop(self.blocks.take());
+        self.region.scrub_soon();
     }
-}
-
-/// Zero-fills `ranges` of `region`, one bounded step at a time, entering the region for each.
-fn clear(region: &Region, ranges: &Ranges) -> Result {
-    for &(offset, len) in ranges.as_slice() {
-        let mut done = 0;
-        while done < len {
-            let step = (len - done).min(CLEAR_STEP);
-            let guard = region.enter()?;
-            guard
-                .memory()
-                .fill(guard.device(), offset + done, step, 0)?;
-            drop(guard);
-            done += step;
-            if current!().fatal_signal_pending() {
-                return Err(EINTR);
-            }
-            cond_resched();
-        }
-    }
-    Ok(())
 }

@@ -2,8 +2,8 @@
 
 //! `/sys/kernel/debug/devmem_heap/<region>/`: the state of a region.
 //!
-//! - `stats`: name, device, BAR and physical base, size, used, free, largest free block, live
-//!   buffers, and allocation, free, failure and refused-mapping counters, one `key: value` per
+//! - `stats`: name, device, BAR and physical base, size, used, free, free and cleared already
+//!   (see [`crate::clearing`]), largest free block, live buffers, and allocation, free, failure and refused-mapping counters, one `key: value` per
 //!   line;
 //! - `buffers`: one line per live buffer: inode number of its file (as `fstat()` shows it),
 //!   size, placement, then the `offset+length` ranges of the region it occupies, in buffer
@@ -43,6 +43,7 @@ fn stats(region: &Region, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     writeln!(f, "size: {size}")?;
     writeln!(f, "used: {}", size - free)?;
     writeln!(f, "free: {free}")?;
+    writeln!(f, "cleared: {}", region.cleared_bytes())?;
     writeln!(f, "largest_free_block: {}", region.largest_free_block())?;
     let ledger = region.lock_ledger();
     writeln!(f, "live_buffers: {}", ledger.len())?;

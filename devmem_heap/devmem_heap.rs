@@ -19,7 +19,8 @@
 //!    [`ratelimit`]: the refusal log's limit.
 //! 2. [`region`]: a registered range, its allocator, and `RegionGuard`, the proof that it is
 //!    still there; withdrawal.
-//! 3. [`allocation`]: blocks of a region, cleared, in its ledger until dropped.
+//! 3. [`clearing`]: zero-filling, on the allocation path and in the background (the scrubber);
+//!    [`allocation`]: blocks of a region, cleared, in its ledger until dropped.
 //! 4. [`fault`]: user mappings of an allocation, filled in on demand.
 //! 5. [`buffer`]: an allocation exported as a dma-buf (attach, map, mmap, vmap, release), and
 //!    [`Region::allocate`].
@@ -45,13 +46,15 @@
 //! 6. a region's `ledger`; revocation takes a reference to one live buffer at a time under
 //!    it, and revokes it after dropping it (zapping user mappings takes the dma-buf file's
 //!    `i_mmap_rwsem`);
-//! 7. the GPU buddy allocator's own lock.
+//! 7. a region's `scrubbing`, held by the scrubber while it holds a block and by an allocation
+//!    that found the region full;
+//! 8. the GPU buddy allocator's own lock.
 //!
 //! The DRM glue's table of GEM objects (`drm_gem::OBJECTS`) is a leaf: taken under DRM's
 //! `object_name_lock` when a driver imports a dma-buf, and when a GEM object is freed; nothing is
 //! taken under it, and no object or buffer reference is dropped under it.
 //!
-//! A region's SRCU read-side section (held by a `RegionGuard`) may be held across 4–7.
+//! A region's SRCU read-side section (held by a `RegionGuard`) may be held across 4–8.
 //! Withdrawal waits for every such section, so it must never run inside one.
 
 use kernel::prelude::*;
@@ -59,6 +62,7 @@ use kernel::prelude::*;
 mod allocation;
 mod buffer;
 mod capi;
+mod clearing;
 mod debugfs;
 mod fault;
 mod heap;

@@ -2,45 +2,105 @@
 
 //! User mappings of buffers, filled in on demand.
 //!
-//! `mmap` maps nothing; each fault maps the one page it needs, after entering the region. When
-//! the region is withdrawn its buffers' user mappings are zapped (`crate::revoke`), so the
-//! next access faults again and gets `SIGBUS`.
+//! `mmap` maps nothing. A fault maps, after entering the region, the part of the page table it
+//! falls in that the same contiguous run of the region backs: one fault for up to 2 MiB, not one
+//! per page. Where the area and the run allow it (2 MiB of the run, aligned in both the area and
+//! the device's address space), and transparent huge pages are enabled, the core asks for one
+//! PMD mapping of the 2 MiB instead. When the region is withdrawn its buffers' user mappings
+//! are zapped, whatever their size (`crate::revoke`), so the next access faults again and gets
+//! `SIGBUS`.
 
-use crate::allocation::Allocation;
+use crate::{
+    allocation::Allocation,
+    region::RegionGuard, //
+};
 use kernel::{
+    io::PhysAddr,
     mm::virt::fault::{
         FaultHandler,
         VmFault,
-        VmFaultResult, //
+        VmFaultResult,
+        PMD_ORDER, //
     },
     page::{
         PAGE_SHIFT,
         PAGE_SIZE, //
     },
+    prelude::*,
     sync::ArcBorrow, //
 };
 
+/// The bytes one page table maps (those a PMD maps): what a fault maps at most with page-sized
+/// entries.
+const PAGE_TABLE_SPAN: usize = PAGE_SIZE << PMD_ORDER;
+
+/// Returns the page frame of byte `at` of the region, entered as `guard`.
+fn pfn(guard: &RegionGuard<'_>, at: usize) -> Option<usize> {
+    // CAST: An offset in the region fits a physical address.
+    let phys = guard.memory().phys()? + at as PhysAddr;
+    usize::try_from(phys >> PAGE_SHIFT).ok()
+}
+
+#[vtable]
 impl FaultHandler for Allocation {
     fn fault(this: ArcBorrow<'_, Self>, vmf: &VmFault) -> VmFaultResult {
-        let Some(offset) = vmf.pgoff().checked_mul(PAGE_SIZE) else {
+        let Some(run) = vmf
+            .pgoff()
+            .checked_mul(PAGE_SIZE)
+            .and_then(|offset| this.locate(offset))
+        else {
             return VmFaultResult::SIGBUS;
         };
-        let Some((at, _)) = this.locate(offset) else {
-            return VmFaultResult::SIGBUS;
-        };
+        // The faulting page's page table span, within the area and the run.
+        let address = vmf.address();
+        let vma = vmf.vma();
+        let span_start = address & !(PAGE_TABLE_SPAN - 1);
+        let start = span_start.max(vma.start()).max(address - run.before);
+        let end = (span_start + PAGE_TABLE_SPAN)
+            .min(vma.end())
+            .min(address + run.after);
         let Ok(guard) = this.region().enter() else {
             return VmFaultResult::SIGBUS;
         };
-        let Some(phys) = guard.memory().phys() else {
+        let Some(first) = pfn(&guard, run.at - (address - start)) else {
             return VmFaultResult::SIGBUS;
         };
-        // CAST: An offset in the region fits a physical address.
-        let Ok(pfn) = usize::try_from((phys + at as kernel::io::PhysAddr) >> PAGE_SHIFT) else {
+        // SAFETY: The page frames are the buffer's, in the region's device memory, from
+        // `start` to `end` of the area: the run around the faulting page, which the buffer
+        // holds for as long as the area is mapped. The region is entered: its device is bound.
+        // Withdrawal zaps every mapping of the buffer after waiting for this guard.
+        unsafe { vmf.insert_pfns(start, first, (end - start) / PAGE_SIZE) }
+    }
+
+    #[cfg(CONFIG_ARCH_SUPPORTS_PMD_PFNMAP)]
+    fn huge_fault(this: ArcBorrow<'_, Self>, vmf: &VmFault, order: u32) -> VmFaultResult {
+        let size = PAGE_TABLE_SPAN;
+        if order != PMD_ORDER {
+            return VmFaultResult::FALLBACK;
+        }
+        // The buffer offset of the aligned 2 MiB the fault falls in.
+        let address = vmf.address();
+        let below = (address & (size - 1)) / PAGE_SIZE;
+        let Some(run) = vmf
+            .pgoff()
+            .checked_sub(below)
+            .and_then(|pgoff| pgoff.checked_mul(PAGE_SIZE))
+            .and_then(|offset| this.locate(offset))
+        else {
+            return VmFaultResult::FALLBACK;
+        };
+        if run.after < size {
+            return VmFaultResult::FALLBACK;
+        }
+        let Ok(guard) = this.region().enter() else {
             return VmFaultResult::SIGBUS;
         };
-        // SAFETY: `pfn` is a page of the region's device memory, inside this buffer, and the
-        // region is entered: its device is bound. Withdrawal zaps every mapping of it after
-        // waiting for this guard.
-        unsafe { vmf.insert_mixed(pfn) }
+        let Some(first) = pfn(&guard, run.at) else {
+            return VmFaultResult::SIGBUS;
+        };
+        // SAFETY: As in `fault`: the 2 MiB from `first` on are the buffer's, one run of the
+        // region, and the region is entered. `insert_pfn_pmd` falls back unless `first` is
+        // aligned and the aligned range lies inside the area.
+        unsafe { vmf.insert_pfn_pmd(first) }
     }
 }

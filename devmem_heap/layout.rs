@@ -28,51 +28,100 @@ impl Placement {
 
 /// The byte ranges of a region that a buffer occupies, in buffer order, adjacent blocks merged.
 ///
+/// Most buffers occupy one range, which takes no allocation of its own.
+///
 /// # Invariants
 ///
-/// The ranges are non-empty, page aligned, do not overlap, and no two neighbours touch.
-pub(crate) struct Ranges(KVec<(usize, usize)>);
+/// The ranges are non-empty, page aligned, do not overlap, and no two neighbours touch. In
+/// `Many`, there are at least two, and `ends[i]` is the sum of the lengths of `ranges[..=i]`:
+/// the buffer offset range `i` ends at.
+pub(crate) enum Ranges {
+    /// A single range.
+    One([(usize, usize); 1]),
+    /// Several ranges, and where in the buffer each ends.
+    Many {
+        ranges: KVec<(usize, usize)>,
+        ends: KVec<usize>,
+    },
+}
+
+/// Where a byte of a buffer lies: the contiguous run of the region around it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Run {
+    /// The byte's offset in the region.
+    pub(crate) at: usize,
+    /// How many bytes before it, in the buffer, are contiguous with it in the region.
+    pub(crate) before: usize,
+    /// How many bytes from it on (itself included), up to the end of the buffer, are.
+    pub(crate) after: usize,
+}
 
 impl Ranges {
     /// Returns the ranges (offset in the region, length) of `blocks`, in the order the buffer
     /// uses them.
     pub(crate) fn of_blocks(blocks: &AllocatedBlocks) -> Result<Self> {
         let mut ranges: KVec<(usize, usize)> = KVec::new();
+        let mut last: Option<(usize, usize)> = None;
         for block in blocks.iter() {
             // CAST: Blocks lie inside the region, whose size is a `usize`.
             let (offset, size) = (block.offset() as usize, block.size() as usize);
-            if let Some(last) = ranges.last_mut() {
-                if last.0 + last.1 == offset {
-                    last.1 += size;
-                    continue;
+            match &mut last {
+                Some(range) if range.0 + range.1 == offset => range.1 += size,
+                Some(range) => {
+                    ranges.push(*range, GFP_KERNEL)?;
+                    *range = (offset, size);
                 }
+                None => last = Some((offset, size)),
             }
-            ranges.push((offset, size), GFP_KERNEL)?;
+        }
+        let last = last.ok_or(EINVAL)?;
+        if ranges.is_empty() {
+            // INVARIANT: One buddy block, or several touching ones merged: page aligned and
+            // non-empty.
+            return Ok(Self::One([last]));
+        }
+        ranges.push(last, GFP_KERNEL)?;
+        let mut ends = KVec::with_capacity(ranges.len(), GFP_KERNEL)?;
+        let mut end = 0;
+        for &(_, len) in ranges.iter() {
+            end += len;
+            ends.push(end, GFP_KERNEL)?;
         }
         // INVARIANT: Buddy blocks are page aligned, disjoint and non-empty; touching neighbours
-        // were merged above.
-        Ok(Self(ranges))
+        // were merged above, and `ends` sums their lengths.
+        Ok(Self::Many { ranges, ends })
     }
 
     /// Returns the ranges as (offset in the region, length) pairs.
     pub(crate) fn as_slice(&self) -> &[(usize, usize)] {
-        &self.0
+        match self {
+            Self::One(range) => range,
+            Self::Many { ranges, .. } => ranges,
+        }
     }
 
-    /// Returns the offset in the region of byte `offset` of a buffer of `size` bytes laid out
-    /// in these ranges, and how many bytes from there on are contiguous in the region.
-    pub(crate) fn locate(&self, size: usize, offset: usize) -> Option<(usize, usize)> {
+    /// Returns where byte `offset` of a buffer of `size` bytes laid out in these ranges lies,
+    /// or `None` past the end of the buffer. Takes O(log n) for n ranges.
+    pub(crate) fn locate(&self, size: usize, offset: usize) -> Option<Run> {
         if offset >= size {
             return None;
         }
-        let mut start = 0usize;
-        for &(region_offset, len) in self.0.iter() {
-            if offset < start + len {
-                let within = offset - start;
-                return Some((region_offset + within, (len - within).min(size - offset)));
+        let (region_offset, len, start) = match self {
+            Self::One([(region_offset, len)]) => (*region_offset, *len, 0),
+            Self::Many { ranges, ends } => {
+                let i = ends.partition_point(|&end| end <= offset);
+                let &(region_offset, len) = ranges.get(i)?;
+                (region_offset, len, ends[i] - len)
             }
-            start += len;
+        };
+        let before = offset - start;
+        if before >= len {
+            return None;
         }
-        None
+        Some(Run {
+            at: region_offset + before,
+            before,
+            after: (len - before).min(size - offset),
+        })
     }
 }

@@ -38,9 +38,7 @@ use kernel::{
         GpuBuddyParams, //
     },
     io::PhysAddr,
-    new_mutex,
-    new_spinlock,
-    new_srcu,
+    new_mutex, new_spinlock, new_srcu,
     page::PAGE_SIZE,
     pci,
     prelude::*,
@@ -54,7 +52,12 @@ use kernel::{
         SpinLock,
         Srcu, //
     },
-    time::Delta, //
+    time::Delta,
+    workqueue::{
+        impl_has_delayed_work,
+        new_delayed_work,
+        DelayedWork, //
+    },
 };
 
 /// What a driver says about the memory it registers.
@@ -124,6 +127,15 @@ pub struct Region {
     ledger: Mutex<Ledger>,
     #[pin]
     refusal_log: RateLimit,
+    /// Held by the scrubber while it holds a block (see [`crate::clearing`]).
+    #[pin]
+    scrubbing: Mutex<()>,
+    #[pin]
+    scrub_work: DelayedWork<Region>,
+}
+
+impl_has_delayed_work! {
+    impl HasDelayedWork<Self> for Region { self.scrub_work }
 }
 
 /// Proof that a region is live, for as long as it is held.
@@ -210,6 +222,8 @@ impl Region {
                 withdrawal <- new_mutex!(()),
                 ledger <- new_mutex!(Ledger::new()),
                 refusal_log <- RateLimit::new(Delta::from_secs(1)),
+                scrubbing <- new_mutex!(()),
+                scrub_work <- new_delayed_work!("Region::scrub_work"),
             }),
             GFP_KERNEL,
         )
@@ -283,14 +297,25 @@ impl Region {
         self.buddy.size()
     }
 
+    // The figures below count the block the scrubber may be clearing as free, as it is: they
+    // are read with the scrubber locked out.
+
     /// Returns the number of free bytes.
     pub fn free_bytes(&self) -> u64 {
+        let _scrubbing = self.lock_scrubbing();
         self.buddy.avail()
+    }
+
+    /// Returns the number of free bytes that are cleared already (see [`crate::clearing`]).
+    pub fn cleared_bytes(&self) -> u64 {
+        let _scrubbing = self.lock_scrubbing();
+        self.buddy.clear_avail()
     }
 
     /// Returns the size of the largest free block: the largest contiguous buffer that can
     /// surely be allocated now.
     pub fn largest_free_block(&self) -> u64 {
+        let _scrubbing = self.lock_scrubbing();
         self.buddy.largest_free_block()
     }
 
@@ -307,6 +332,11 @@ impl Region {
     /// Returns the physical address of offset 0 of the region, if its memory has one.
     pub(crate) fn phys_base(&self) -> Option<PhysAddr> {
         self.memory.phys()
+    }
+
+    /// Locks out the scrubber: while the guard is held, it holds no block of the region.
+    pub(crate) fn lock_scrubbing(&self) -> MutexGuard<'_, ()> {
+        self.scrubbing.lock()
     }
 
     /// Locks the region's ledger: its live buffers and counters.

@@ -150,6 +150,9 @@ pub(crate) fn register(
         region.unregister();
         return Err(e);
     }
+    // The memory holds whatever was there before. Only now: a region that failed to register
+    // is gone before its memory is released, while a queued scrubber would keep it.
+    region.scrub_soon();
     let names = region.heap_names();
     dev_info!(
         dev,

@@ -173,10 +173,10 @@ fn read(
 ) -> Result {
     let ranges = ranges_of(region, buf)?;
     while !out.is_empty() {
-        let (at, run) = ranges.locate(buf.size(), offset).ok_or(EINVAL)?;
-        let n = run.min(out.len());
+        let run = ranges.locate(buf.size(), offset).ok_or(EINVAL)?;
+        let n = run.after.min(out.len());
         let (head, tail) = out.split_at_mut(n);
-        mem.read(at, head)?;
+        mem.read(run.at, head)?;
         out = tail;
         offset += n;
     }
@@ -193,9 +193,9 @@ fn write(
 ) -> Result {
     let ranges = ranges_of(region, buf)?;
     while !data.is_empty() {
-        let (at, run) = ranges.locate(buf.size(), offset).ok_or(EINVAL)?;
-        let n = run.min(data.len());
-        mem.write(at, &data[..n])?;
+        let run = ranges.locate(buf.size(), offset).ok_or(EINVAL)?;
+        let n = run.after.min(data.len());
+        mem.write(run.at, &data[..n])?;
         data = &data[n..];
         offset += n;
     }
@@ -344,6 +344,19 @@ mod cases {
         );
         let scattered = f.alloc(2 * SZ_64K, Placement::Scattered)?;
         assert_eq!(ranges(&f, &scattered), 2);
+        // Each byte lies in the run of its range, which it splits in two.
+        let r = ranges_of(&f.region, &scattered)?;
+        let (first, second) = (r.as_slice()[0].0, r.as_slice()[1].0);
+        let size = scattered.size();
+        let at = |offset| {
+            r.locate(size, offset)
+                .map(|run| (run.at, run.before, run.after))
+        };
+        assert_eq!(at(0), Some((first, 0, SZ_64K)));
+        assert_eq!(at(SZ_64K - 1), Some((first + SZ_64K - 1, SZ_64K - 1, 1)));
+        assert_eq!(at(SZ_64K), Some((second, 0, SZ_64K)));
+        assert_eq!(at(SZ_64K + 5), Some((second + 5, 5, SZ_64K - 5)));
+        assert_eq!(at(2 * SZ_64K), None);
         assert!(settles(&f.region, SZ_1M / 2 - 2 * SZ_64K));
 
         drop(scattered);
@@ -413,6 +426,51 @@ mod cases {
             assert_eq!(back[at], 0);
         }
         assert!(back.iter().all(|&b| b == 0));
+        Ok(())
+    }
+
+    /// Waits for all of `region`'s free memory to count as cleared.
+    fn scrubbed(region: &Region) -> bool {
+        for _ in 0..400 {
+            if region.cleared_bytes() == region.free_bytes() {
+                return true;
+            }
+            fsleep(Delta::from_millis(5));
+        }
+        false
+    }
+
+    /// The scrubber clears a new region's memory and freed buffers' in the background: the
+    /// memory is zero without any allocation having cleared it.
+    #[test]
+    fn freed_memory_is_scrubbed() -> Result {
+        let f = Fixture::new(c"kunit-scrub", SZ_4M, Alignment::new::<SZ_4K>())?;
+        let mut back = KVec::from_elem(0xffu8, SZ_4M, GFP_KERNEL)?;
+        // The memory starts as 0xa5.
+        assert!(scrubbed(&f.region));
+        assert_eq!(f.region.cleared_bytes(), SZ_4M as u64);
+        f.mem.read(0, &mut back)?;
+        assert!(back.iter().all(|&b| b == 0));
+
+        // Dirtied and freed: cleared again, by the scrubber alone.
+        let buf = f.alloc(SZ_1M + PAGE_SIZE, Placement::Scattered)?;
+        let dirt = KVec::from_elem(0x5au8, SZ_1M + PAGE_SIZE, GFP_KERNEL)?;
+        write(&f.region, &f.mem, &buf, 0, &dirt)?;
+        drop(buf);
+        assert!(settles(&f.region, SZ_4M));
+        assert!(scrubbed(&f.region));
+        back.fill(0xff);
+        f.mem.read(0, &mut back)?;
+        assert!(back.iter().all(|&b| b == 0));
+
+        // Withdrawn, the region is left as it is.
+        let buf = f.alloc(SZ_64K, Placement::Contiguous)?;
+        write(&f.region, &f.mem, &buf, 0, &dirt[..SZ_64K])?;
+        f.region.unregister();
+        drop(buf);
+        assert!(settles(&f.region, SZ_4M));
+        fsleep(Delta::from_millis(50));
+        assert_eq!(f.region.cleared_bytes(), (SZ_4M - SZ_64K) as u64);
         Ok(())
     }
 

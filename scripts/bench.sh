@@ -8,15 +8,24 @@
 # table with the devmem heaps' ratios and the goals of issue 12 and write
 # it as runs/bench/bench.csv and bench.png. The run is judged like make
 # check too (a WARN fails it). Exit status non-zero if a goal is missed.
+#
+# The kernel is make check's, a debugging kernel. kmemleak and lockdep's
+# proving cost every slab allocation and lock a stack trace or a graph walk,
+# which would be most of what is measured, so the benchmark boots with them
+# off (kmemleak=off lockdep.prove_locking=0). BENCH_DEBUG=1 leaves them on.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 buffers=${BENCH_BUFFERS:-131072}
 [[ "$buffers" =~ ^[1-9][0-9]*$ ]] || die "BENCH_BUFFERS must be a positive number"
+debug_off="kmemleak=off lockdep.prove_locking=0"
+[ "${BENCH_DEBUG:-0}" = 0 ] || debug_off=
 prepare_vm
+echo "== bench: kernel debugging features: ${debug_off:-all on} =="
 
 t=$(date +%s)
-DEVMEM_IVSHMEM0_SIZE=1G "$DEVMEM_TOP/scripts/vm.sh" bench kunit.enable=0 \
+# shellcheck disable=SC2086 # $debug_off is words or nothing
+DEVMEM_IVSHMEM0_SIZE=1G "$DEVMEM_TOP/scripts/vm.sh" bench kunit.enable=0 $debug_off \
 	devmem.bench_buffers="$buffers" >/dev/null
 run=$DEVMEM_CACHE/runs/bench
 set +e

@@ -8,7 +8,8 @@
  * importer's vmap of the buffer vgem exports back, CPU access waiting for
  * vgem's fences, unbind and bind of the device (with a mapped buffer: its
  * accesses get SIGBUS, the device binds again once it is closed), and a
- * multi-process stress run.
+ * multi-process stress run. Also: freed memory is cleared in the background,
+ * and a fault maps more than its page.
  *
  * With the argument "pattern" it instead writes a random pattern (or the
  * text of a further argument, up to 64 bytes) through mmap at a random
@@ -28,6 +29,7 @@
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <linux/dma-buf.h>
@@ -181,6 +183,103 @@ static void test_zeroed(const struct region *r)
 	close(heap);
 }
 
+/*
+ * Freed memory is cleared in the background: soon after a dirtied buffer is
+ * closed, all of the region's free memory counts as cleared, and buffers
+ * over it, now taken from cleared blocks, read as zero.
+ */
+static void test_scrubbed(const struct region *r)
+{
+	size_t size = 4 << 20;
+	int ok = 1, contiguous, fd;
+	unsigned char *p;
+
+	for (contiguous = 0; contiguous < 2 && ok; contiguous++) {
+		int heap = open_heap(r->name, contiguous);
+
+		fd = heap_alloc(heap, size, O_RDWR, 0);
+		ok = fd >= 0;
+		p = ok ? mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : MAP_FAILED;
+		ok = ok && p != MAP_FAILED;
+		if (ok) {
+			memset(p, 0x5a, size);
+			munmap(p, size);
+		}
+		if (fd >= 0)
+			close(fd);
+		close(heap);
+	}
+	ok = ok && region_idle(r) && region_scrubbed(r) &&
+	     stat_of(r->name, "cleared") == (long long)r->size;
+	for (contiguous = 0; contiguous < 2 && ok; contiguous++) {
+		int heap = open_heap(r->name, contiguous);
+
+		fd = heap_alloc(heap, size, O_RDWR, 0);
+		ok = fd >= 0;
+		p = ok ? mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0) : MAP_FAILED;
+		ok = ok && p != MAP_FAILED && all_zero(p, size);
+		if (p != MAP_FAILED)
+			munmap(p, size);
+		if (fd >= 0)
+			close(fd);
+		close(heap);
+	}
+	ok = ok && region_idle(r);
+	ksft_test_result(ok, "%s: freed memory is cleared in the background, then reads as zero\n",
+			 r->name);
+}
+
+/* Minor faults of this process so far. */
+static long minor_faults(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_minflt;
+}
+
+/*
+ * A fault maps more than its page: touching every page of a 4 MiB buffer
+ * takes a handful of faults, not 1024 (one per 2 MiB with huge mappings, a
+ * few more without). Every page shows its own memory, also through a second
+ * mapping at another offset, and after the first is gone.
+ */
+static void test_fault_around(const struct region *r, int contiguous)
+{
+	int heap = open_heap(r->name, contiguous);
+	size_t size = 4 << 20, pages = size / PAGE, i;
+	unsigned int *p, *q;
+	long faults = -1;
+	int fd, ok;
+
+	fd = heap_alloc(heap, size, O_RDWR, 0);
+	ok = fd >= 0;
+	p = ok ? mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : MAP_FAILED;
+	ok = ok && p != MAP_FAILED;
+	if (ok) {
+		faults = minor_faults();
+		for (i = 0; i < pages; i++)
+			p[i * PAGE / sizeof(*p)] = 0xd0000000 | i;
+		faults = minor_faults() - faults;
+		ok = faults <= 8;
+	}
+	/* A second mapping, one page in, and the first one gone. */
+	q = ok ? mmap(NULL, size - PAGE, PROT_READ, MAP_SHARED, fd, PAGE) : MAP_FAILED;
+	ok = ok && q != MAP_FAILED;
+	if (p != MAP_FAILED)
+		munmap(p, size);
+	for (i = 1; ok && i < pages; i++)
+		ok = q[(i - 1) * PAGE / sizeof(*q)] == (0xd0000000 | i);
+	if (q != MAP_FAILED)
+		munmap(q, size - PAGE);
+	if (fd >= 0)
+		close(fd);
+	ok = ok && region_idle(r);
+	ksft_test_result(ok, "%s%s: 4 MiB mapped in %ld faults, every page its own\n", r->name,
+			 contiguous ? "-contiguous" : "", faults);
+	close(heap);
+}
+
 static void test_fragmentation(const struct region *r)
 {
 	int heap = open_heap(r->name, 0), cheap = open_heap(r->name, 1);
@@ -208,7 +307,8 @@ static void test_fragmentation(const struct region *r)
 	for (i = 1; i < 16; i += 2)
 		if (fds[i] >= 0)
 			close(fds[i]);
-	ok = ok && region_idle(r) &&
+	/* Whole again once the freed blocks are cleared and merged. */
+	ok = ok && region_idle(r) && region_scrubbed(r) &&
 	     stat_of(r->name, "largest_free_block") == (long long)r->size;
 	/* Contiguous larger than the largest free block: ENOMEM. */
 	ksft_test_result(ok, "%s: exhaustion and fragmentation ENOMEM\n", r->name);
@@ -563,13 +663,16 @@ int main(int argc, char **argv)
 	ksft_print_header();
 	if (!nregions)
 		ksft_exit_skip("no devmem-heap region of a device\n");
-	ksft_set_plan(nregions * 10 + 1);
+	ksft_set_plan(nregions * 13 + 1);
 	for (i = 0; i < nregions; i++) {
 		ksft_print_msg("region %s: %llu bytes\n", regions[i].name, regions[i].size);
 		test_bad_input(&regions[i]);
 		test_mmap_rules(&regions[i]);
 		test_mmap_read_only(&regions[i]);
 		test_zeroed(&regions[i]);
+		test_scrubbed(&regions[i]);
+		test_fault_around(&regions[i], 0);
+		test_fault_around(&regions[i], 1);
 		test_fragmentation(&regions[i]);
 		test_vgem_import(&regions[i], 0);
 		test_vgem_import(&regions[i], 1);

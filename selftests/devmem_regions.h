@@ -100,6 +100,23 @@ static __maybe_unused int region_idle(const struct region *r)
 	       stat_of(r->name, "live_buffers") == 0;
 }
 
+/*
+ * Waits (up to 10 s) for the region's scrubber to have cleared all of its
+ * free memory: only then have freed blocks merged with their cleared
+ * neighbours again. Returns whether it did.
+ */
+static __maybe_unused int region_scrubbed(const struct region *r)
+{
+	int i;
+
+	for (i = 0; i < 1000; i++) {
+		if (stat_of(r->name, "cleared") == stat_of(r->name, "free"))
+			return 1;
+		usleep(10000);
+	}
+	return 0;
+}
+
 /* Looks the buffer with inode @ino up in the region's debugfs buffers. */
 static __maybe_unused int buffer_ranges(const char *region, unsigned long ino,
 					unsigned long long *off, unsigned long long *len,

@@ -6,16 +6,22 @@
  *   - mmap, a write to every page, munmap, of 1 MiB and 64 MiB;
  *   - dma_buf_vmap() of a 16 MiB buffer, through the test importer;
  *   - 4 KiB buffers kept alive, one after another, up to a count: the time
- *     of each, the first and last tenth compared, then closing them all;
+ *     of each, the first and last tenth compared, the slab memory they take,
+ *     then closing them all;
  *   - allocation and release of 4 KiB buffers from every CPU at once.
  * Progress goes to stderr; results to stdout, one line each:
  *   result <metric> <heap> <value> <unit>
  * which the host (scripts/bench-report.py) turns into the table.
+ *
+ * "devmem_bench profile <heap> <bytes> <count>" allocates and closes
+ * <count> buffers of <bytes> on CPU 0, and nothing else: make profile
+ * traces that with function_graph.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,13 +176,33 @@ static void bench_vmap(int heap, const char *name, int n)
 	free(t);
 }
 
-/* 4 KiB buffers kept alive, up to @max; then all closed. */
+/* The kernel's slab memory in bytes, by /proc/meminfo. */
+static double slab_bytes(void)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	char line[128];
+	double kib = 0;
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "Slab: %lf kB", &kib) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kib * 1024;
+}
+
+/*
+ * 4 KiB buffers kept alive, up to @max; then all closed. Also the slab
+ * memory they take, per buffer: their dma-bufs and files, and the heap's
+ * own records.
+ */
 static void bench_scale(int heap, const char *name, int max)
 {
-	double *t = calloc(max, sizeof(*t)), t0, first, last;
+	double *t = calloc(max, sizeof(*t)), t0, first, last, slab;
 	int *fds = calloc(max, sizeof(*fds));
 	int n, i, tenth, err = 0;
 
+	slab = slab_bytes();
 	for (n = 0; n < max; n++) {
 		t0 = now_us();
 		fds[n] = alloc(heap, 4 * KIB);
@@ -189,6 +215,7 @@ static void bench_scale(int heap, const char *name, int max)
 			fprintf(stderr, "# scale %s: %d live buffers, the last at %.0f us\n",
 				name, n, t[n]);
 	}
+	slab = slab_bytes() - slab;
 	tenth = n / 10 ? n / 10 : 1;
 	first = quantile(t, tenth, 0.5);
 	last = quantile(t + n - tenth, tenth, 0.5);
@@ -196,6 +223,7 @@ static void bench_scale(int heap, const char *name, int max)
 	report("scale-first-tenth", name, first, "us");
 	report("scale-last-tenth", name, last, "us");
 	report("scale-growth", name, last / first, "x");
+	report("scale-kmem", name, n ? slab / n : 0, "bytes");
 	if (err) {
 		fprintf(stderr, "# scale %s: stopped at %d: %s\n", name, n, strerror(err));
 		report("scale-stopped", name, n, "buffers");
@@ -264,6 +292,31 @@ static void bench_parallel(int heap, const char *name)
 	report("parallel-scaling", name, all / one, "x");
 }
 
+/* Allocation and close of @n buffers of @len bytes from @name, on CPU 0. */
+static int profile(const char *name, unsigned long long len, int n)
+{
+	cpu_set_t cpu0;
+	int heap, fd, i;
+
+	CPU_ZERO(&cpu0);
+	CPU_SET(0, &cpu0);
+	if (sched_setaffinity(0, sizeof(cpu0), &cpu0))
+		return perror("sched_setaffinity"), 1;
+	heap = open_heap(name);
+	if (heap < 0)
+		return perror(name), 1;
+	for (i = 0; i < n; i++) {
+		fd = alloc(heap, len);
+		if (fd < 0) {
+			fprintf(stderr, "%s: %llu bytes: %s\n", name, len, strerror(-fd));
+			return 1;
+		}
+		close(fd);
+	}
+	close(heap);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const unsigned long long sizes[] = { 4 * KIB, 64 * KIB, MIB, 16 * MIB, 64 * MIB };
@@ -271,6 +324,8 @@ int main(int argc, char **argv)
 	struct rlimit nofile = { scale_max + 1024, scale_max + 1024 };
 	unsigned int h, s;
 
+	if (argc == 5 && !strcmp(argv[1], "profile"))
+		return profile(argv[2], strtoull(argv[3], NULL, 0), atoi(argv[4]));
 	if (setrlimit(RLIMIT_NOFILE, &nofile))
 		fprintf(stderr, "# RLIMIT_NOFILE %d: %s\n", scale_max + 1024, strerror(errno));
 	for (h = 0; h < ARRAY_SIZE(heaps); h++) {

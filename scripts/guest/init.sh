@@ -148,6 +148,31 @@ bench)
 	echo "${PIPESTATUS[0]}" >"$R/bench-status.txt"
 	show_regions
 	;;
+profile)
+	# make profile: function_graph of allocating and closing 4 KiB buffers,
+	# each heap in turn, on CPU 0. The host sums the traces up.
+	show_devices
+	t=/sys/kernel/tracing
+	mountpoint -q "$t" || mount -t tracefs tracefs "$t"
+	echo 0 >"$t/tracing_on"
+	echo 16384 >"$t/buffer_size_kb"
+	echo function_graph >"$t/current_tracer"
+	echo 0 >"$t/options/funcgraph-irqs"
+	echo 1 >"$t/options/funcgraph-tail"
+	echo 'dma_heap_ioctl __fput' >"$t/set_graph_function"
+	for heap in system ivshmem; do
+		say "profile: $heap"
+		# Warm up untraced, then trace.
+		/devmem/tests/bench/devmem_bench profile "$heap" 4096 20
+		echo >"$t/trace"
+		echo 1 >"$t/tracing_on"
+		/devmem/tests/bench/devmem_bench profile "$heap" 4096 40
+		echo 0 >"$t/tracing_on"
+		cat "$t/per_cpu/cpu0/trace" >"$R/profile-$heap.trace"
+	done
+	echo nop >"$t/current_tracer"
+	show_regions
+	;;
 soak)
 	# make soak: revocation cycles, the number from the kernel command line.
 	show_devices

@@ -15,7 +15,10 @@ use super::{
 };
 use crate::{
     bindings,
-    page::Page,
+    page::{
+        Page,
+        PAGE_SIZE, //
+    },
     prelude::*,
     sync::{
         Arc,
@@ -39,7 +42,13 @@ impl VmFaultResult {
     pub const SIGBUS: Self = Self(bindings::vm_fault_reason_VM_FAULT_SIGBUS);
     /// Out of memory.
     pub const OOM: Self = Self(bindings::vm_fault_reason_VM_FAULT_OOM);
+    /// A huge fault maps nothing: the core retries the access with page-sized mappings.
+    pub const FALLBACK: Self = Self(bindings::vm_fault_reason_VM_FAULT_FALLBACK);
 }
+
+/// The order of a PMD mapping, the one [`FaultHandler::huge_fault`] is asked for: it maps
+/// `PAGE_SIZE << PMD_ORDER` bytes, aligned to that size.
+pub const PMD_ORDER: u32 = bindings::PMD_SHIFT - bindings::PAGE_SHIFT;
 
 /// A page fault in an area with a [`FaultHandler`].
 ///
@@ -96,6 +105,81 @@ impl VmFault {
         VmFaultResult(unsafe {
             bindings::vmf_insert_mixed(self.vma().as_ptr(), self.address(), pfn)
         })
+    }
+
+    /// Returns whether the fault is a write access.
+    pub fn is_write(&self) -> bool {
+        // SAFETY: As for `address`.
+        let flags = unsafe { (*self.as_raw()).flags };
+        flags & bindings::fault_flag_FAULT_FLAG_WRITE != 0
+    }
+
+    /// Maps the `pages` page frames from `pfn` on at the user addresses from `address` on, with
+    /// the area's page protection, leaving addresses that are mapped already as they are. This
+    /// is how a handler maps more than the faulting page in one fault, for example the rest of a
+    /// contiguous run of device memory: one page table walk and lock for each page table the
+    /// range spans (`vmf_insert_pfns`), not one for each page.
+    ///
+    /// Returns [`VmFaultResult::NOPAGE`] once every page is mapped, [`VmFaultResult::SIGBUS`] if
+    /// `address` is not page aligned, the range does not lie inside the area, or a page frame is
+    /// memory with a `struct page`, and [`VmFaultResult::OOM`] if a page table could not be
+    /// allocated (which leaves the page tables before it filled).
+    ///
+    /// # Safety
+    ///
+    /// As for [`VmFault::insert_mixed`], for each of the page frames.
+    pub unsafe fn insert_pfns(&self, address: usize, pfn: usize, pages: usize) -> VmFaultResult {
+        let table_span = PAGE_SIZE << PMD_ORDER;
+        let vma = self.vma();
+        let end = pages
+            .checked_mul(PAGE_SIZE)
+            .and_then(|len| address.checked_add(len));
+        match end {
+            Some(end) if address % PAGE_SIZE == 0 && address >= vma.start() && end <= vma.end() => {
+            }
+            _ => return VmFaultResult::SIGBUS,
+        }
+        let (mut address, mut pfn, mut pages) = (address, pfn, pages);
+        while pages > 0 {
+            // Up to the end of this page table.
+            let n = ((table_span - address % table_span) / PAGE_SIZE).min(pages);
+            // SAFETY: The fault is being handled, in a `VM_MIXEDMAP` area by the type
+            // invariants; the range lies inside it (checked above) and inside one page table.
+            // Exposing the page frames is the caller's promise.
+            let inserted = unsafe { bindings::vmf_insert_pfns(self.as_raw(), address, pfn, n) };
+            let result = VmFaultResult(inserted);
+            if result != VmFaultResult::NOPAGE {
+                return result;
+            }
+            (address, pfn, pages) = (address + n * PAGE_SIZE, pfn + n, pages - n);
+        }
+        VmFaultResult::NOPAGE
+    }
+
+    /// Maps the `PAGE_SIZE << PMD_ORDER` bytes of page frames from `pfn` on with one PMD, at the
+    /// faulting address rounded down to that size. Call it from [`FaultHandler::huge_fault`]
+    /// for [`PMD_ORDER`] only.
+    ///
+    /// Returns [`VmFaultResult::NOPAGE`] on success, which the handler returns in turn,
+    /// [`VmFaultResult::FALLBACK`] if `pfn` is not aligned to the size or the aligned range
+    /// does not lie inside the area, and [`VmFaultResult::OOM`] if no page table could be
+    /// allocated.
+    ///
+    /// # Safety
+    ///
+    /// As for [`VmFault::insert_mixed`], for each of the page frames.
+    #[cfg(CONFIG_ARCH_SUPPORTS_PMD_PFNMAP)]
+    pub unsafe fn insert_pfn_pmd(&self, pfn: usize) -> VmFaultResult {
+        let size = PAGE_SIZE << PMD_ORDER;
+        let start = self.address() & !(size - 1);
+        let vma = self.vma();
+        if pfn % (1 << PMD_ORDER) != 0 || start < vma.start() || vma.end() - start < size {
+            return VmFaultResult::FALLBACK;
+        }
+        // SAFETY: The fault is being handled, in a `VM_MIXEDMAP` area (not `VM_PFNMAP`) by the
+        // type invariants, and the aligned range lies inside it, checked above; exposing the
+        // page frames is the caller's promise.
+        VmFaultResult(unsafe { bindings::vmf_insert_pfn_pmd(self.as_raw(), pfn, self.is_write()) })
     }
 
     /// Maps `page` at the faulting address.
@@ -163,6 +247,7 @@ impl VmFault {
 ///     faults: AtomicUsize,
 /// }
 ///
+/// #[vtable]
 /// impl FaultHandler for OnePage {
 ///     fn fault(this: ArcBorrow<'_, Self>, vmf: &VmFault) -> VmFaultResult {
 ///         this.faults.fetch_add(1, Relaxed);
@@ -232,9 +317,22 @@ impl VmFault {
 /// assert_eq!(mem.faults.load(Relaxed), 1);
 /// # Ok::<(), Error>(())
 /// ```
+#[vtable]
 pub trait FaultHandler: Send + Sync + 'static {
-    /// Maps what `vmf` asks for, with [`VmFault::insert_page`] or [`VmFault::insert_mixed`].
+    /// Maps what `vmf` asks for, with [`VmFault::insert_page`], [`VmFault::insert_mixed`] or
+    /// [`VmFault::insert_pfns`].
     fn fault(this: ArcBorrow<'_, Self>, vmf: &VmFault) -> VmFaultResult;
+
+    /// Maps what `vmf` asks for with one mapping of `PAGE_SIZE << order` bytes, or returns
+    /// [`VmFaultResult::FALLBACK`] to have the access retried with [`FaultHandler::fault`].
+    ///
+    /// The core calls it for an address whose page table is not there yet, where transparent
+    /// huge pages are enabled, with `order` [`PMD_ORDER`] (map with [`VmFault::insert_pfn_pmd`])
+    /// or the order of a PUD. Areas are not placed to suit huge mappings: the memory's file
+    /// does that (with `thp_get_unmapped_area`, say).
+    fn huge_fault(_this: ArcBorrow<'_, Self>, _vmf: &VmFault, _order: u32) -> VmFaultResult {
+        build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
 }
 
 struct FaultVTable<T: FaultHandler>(PhantomData<T>);
@@ -244,6 +342,11 @@ impl<T: FaultHandler> FaultVTable<T> {
         open: Some(Self::open),
         close: Some(Self::close),
         fault: Some(Self::fault),
+        huge_fault: if T::HAS_HUGE_FAULT {
+            Some(Self::huge_fault)
+        } else {
+            None
+        },
         ..pin_init::zeroed()
     };
 
@@ -278,6 +381,22 @@ impl<T: FaultHandler> FaultVTable<T> {
         // SAFETY: The area holds a reference to the handler while it is mapped.
         let handler = unsafe { <Arc<T> as ForeignOwnable>::borrow(private) };
         T::fault(handler, vmf).0
+    }
+
+    /// # Safety
+    ///
+    /// `vmf` must be a huge fault being handled in an area with this vtable.
+    unsafe extern "C" fn huge_fault(
+        vmf: *mut bindings::vm_fault,
+        order: crate::ffi::c_uint,
+    ) -> bindings::vm_fault_t {
+        // SAFETY: As in `fault`.
+        let vmf = unsafe { VmFault::from_raw(vmf) };
+        // SAFETY: The area is valid while its fault is handled.
+        let private = unsafe { (*vmf.vma().as_ptr()).vm_private_data };
+        // SAFETY: The area holds a reference to the handler while it is mapped.
+        let handler = unsafe { <Arc<T> as ForeignOwnable>::borrow(private) };
+        T::huge_fault(handler, vmf, order).0
     }
 }
 
@@ -361,6 +480,7 @@ mod tests {
         revoked: AtomicBool,
     }
 
+    #[vtable]
     impl FaultHandler for OnDemand {
         fn fault(this: ArcBorrow<'_, Self>, vmf: &VmFault) -> VmFaultResult {
             this.faults.fetch_add(1, Relaxed);

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# make profile: build what changed, boot the VM once and trace, with
+# ftrace's function_graph, 40 allocations and closes of 4 KiB buffers on the
+# system heap and on ivshmem, each on CPU 0. Then print where the time goes
+# (scripts/profile-report.py), per heap: the ioctl and the file's release,
+# with their callees a few levels down, in microseconds per buffer. The
+# traces are kept in runs/profile/results/. Tracing slows every traced function
+# down: the shares are what to compare, not the times.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+prepare_vm
+"$DEVMEM_TOP/scripts/vm.sh" profile kunit.enable=0 >/dev/null
+run=$DEVMEM_CACHE/runs/profile
+python3 "$DEVMEM_TOP/scripts/summary.py" --run "$run" --plan profile --ksrc "$ksrc" \
+	>"$run/summary.txt" 2>&1 || {
+	sed -n '/failures/,$p' "$run/summary.txt"
+	die "the profile's run has failures (summary: $run/summary.txt)"
+}
+python3 "$DEVMEM_TOP/scripts/profile-report.py" "$run/results" | tee "$run/profile.txt"
