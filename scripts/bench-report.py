@@ -37,6 +37,7 @@ ROWS = [
     ("  last tenth, median", "scale-last-tenth", "us", None),
     ("  last / first tenth", "scale-growth", "x", ("self", 1.2)),
     ("  closing them all", "scale-close", "ms", ("max", 1.0)),
+    ("  then clearing them, background", "scale-scrub", "ms", None),
     ("  kernel memory per buffer", "scale-kmem", "bytes", None),
     ("parallel 4 KiB, 1 thread", "parallel-1", "allocs/s", None),
     ("parallel 4 KiB, all CPUs", "parallel-all", "allocs/s", None),

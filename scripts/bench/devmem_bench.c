@@ -9,6 +9,9 @@
  *     of each, the first and last tenth compared, the slab memory they take,
  *     then closing them all;
  *   - allocation and release of 4 KiB buffers from every CPU at once.
+ * Before each of these, on a devmem heap, it waits for the region's scrubber
+ * to have cleared all free memory; after closing the live buffers it also
+ * reports how long the scrubber took to clear what they freed.
  * Progress goes to stderr; results to stdout, one line each:
  *   result <metric> <heap> <value> <unit>
  * which the host (scripts/bench-report.py) turns into the table.
@@ -77,6 +80,49 @@ static void report(const char *metric, const char *heap, double value, const cha
 {
 	printf("result %s %s %.3f %s\n", metric, heap, value, unit);
 	fflush(stdout);
+}
+
+/* A stats value of the devmem-heap region @region, or -1. */
+static long long region_stat(const char *region, const char *key)
+{
+	char path[160], line[128];
+	long long value = -1;
+	size_t n = strlen(key);
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/kernel/debug/devmem_heap/%s/stats", region);
+	f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, n) && line[n] == ':')
+			value = atoll(line + n + 1);
+	if (f)
+		fclose(f);
+	return value;
+}
+
+/*
+ * Waits up to 60 s for the scrubber of the region behind heap @name (none
+ * for the system heap) to have cleared all of its free memory, so that one
+ * measurement does not pay for the clearing another left behind. Returns
+ * the milliseconds waited.
+ */
+static double settle(const char *name)
+{
+	double t0 = now_us();
+	char region[64];
+	int i;
+
+	if (!strcmp(name, "system"))
+		return 0;
+	snprintf(region, sizeof(region), "%s", name);
+	if (strstr(region, "-contiguous"))
+		*strstr(region, "-contiguous") = 0;
+	for (i = 0; i < 6000; i++) {
+		if (region_stat(region, "cleared") == region_stat(region, "free"))
+			break;
+		usleep(10000);
+	}
+	return (now_us() - t0) / 1e3;
 }
 
 static int alloc(int heap, unsigned long long len)
@@ -232,6 +278,8 @@ static void bench_scale(int heap, const char *name, int max)
 	for (i = 0; i < n; i++)
 		close(fds[i]);
 	report("scale-close", name, (now_us() - t0) / 1e3, "ms");
+	if (strcmp(name, "system"))
+		report("scale-scrub", name, settle(name), "ms");
 	free(fds);
 	free(t);
 }
@@ -337,16 +385,23 @@ int main(int argc, char **argv)
 			continue;
 		}
 		fprintf(stderr, "# %s: allocation\n", heaps[h]);
-		for (s = 0; s < ARRAY_SIZE(sizes); s++)
+		for (s = 0; s < ARRAY_SIZE(sizes); s++) {
+			settle(heaps[h]);
 			bench_alloc(heap, heaps[h], sizes[s], sizes[s] >= 16 * MIB ? 10 : 200);
+		}
 		fprintf(stderr, "# %s: mmap and touch\n", heaps[h]);
+		settle(heaps[h]);
 		bench_touch(heap, heaps[h], MIB, 20);
+		settle(heaps[h]);
 		bench_touch(heap, heaps[h], 64 * MIB, 5);
 		fprintf(stderr, "# %s: vmap\n", heaps[h]);
+		settle(heaps[h]);
 		bench_vmap(heap, heaps[h], 20);
 		fprintf(stderr, "# %s: parallel allocation\n", heaps[h]);
+		settle(heaps[h]);
 		bench_parallel(heap, heaps[h]);
 		fprintf(stderr, "# %s: %d live 4 KiB buffers\n", heaps[h], scale_max);
+		settle(heaps[h]);
 		bench_scale(heap, heaps[h], scale_max);
 		close(heap);
 	}
