@@ -280,37 +280,60 @@ static void test_fault_around(const struct region *r, int contiguous)
 	close(heap);
 }
 
+/* Clears *@ok, naming the condition and the region's state, if @cond is false. */
+static void expect(const struct region *r, int *ok, int cond, int line, const char *what)
+{
+	if (!*ok || cond)
+		return;
+	*ok = 0;
+	ksft_print_msg("%s: line %d: %s: free %lld, cleared %lld, largest %lld\n", r->name, line,
+		       what, stat_of(r->name, "free"), stat_of(r->name, "cleared"),
+		       stat_of(r->name, "largest_free_block"));
+}
+
+#define EXPECT(r, okp, cond) expect(r, okp, cond, __LINE__, #cond)
+
 static void test_fragmentation(const struct region *r)
 {
 	int heap = open_heap(r->name, 0), cheap = open_heap(r->name, 1);
 	unsigned long long piece = r->size / 16;
-	int fds[16], i, fd, ok = 1;
+	unsigned long long off, len;
+	int fds[16], even[16], i, fd, ok = 1;
+	struct stat st;
 
+	/* Which pieces lie at an even place in the region, by debugfs. */
 	for (i = 0; i < 16; i++) {
 		fds[i] = heap_alloc(cheap, piece, O_RDWR, 0);
-		ok = ok && fds[i] >= 0;
+		EXPECT(r, &ok, fds[i] >= 0 && !fstat(fds[i], &st));
+		EXPECT(r, &ok, buffer_ranges(r->name, st.st_ino, &off, &len, 1) == 1);
+		even[i] = ok && (off / piece) % 2 == 0;
 	}
 	/* Full: both heaps report exhaustion at once. */
-	ok = ok && stat_of(r->name, "free") == 0;
-	ok = ok && heap_alloc(heap, PAGE, O_RDWR, 0) == -ENOMEM;
-	ok = ok && heap_alloc(cheap, PAGE, O_RDWR, 0) == -ENOMEM;
-	for (i = 0; i < 16; i += 2)
-		if (fds[i] >= 0)
+	EXPECT(r, &ok, stat_of(r->name, "free") == 0);
+	EXPECT(r, &ok, heap_alloc(heap, PAGE, O_RDWR, 0) == -ENOMEM);
+	EXPECT(r, &ok, heap_alloc(cheap, PAGE, O_RDWR, 0) == -ENOMEM);
+	for (i = 0; i < 16; i++)
+		if (fds[i] >= 0 && even[i])
 			close(fds[i]);
-	/* Half free, in pieces that do not touch. */
-	ok = ok && stat_of(r->name, "largest_free_block") == (long long)piece;
-	ok = ok && heap_alloc(cheap, 2 * piece, O_RDWR, 0) == -ENOMEM;
+	/*
+	 * Half free, in pieces that do not touch; each a single free block
+	 * again once the scrubber, which clears it in smaller blocks, is done.
+	 */
+	EXPECT(r, &ok, region_scrubbed(r));
+	EXPECT(r, &ok, stat_of(r->name, "largest_free_block") == (long long)piece);
+	/* Contiguous larger than the largest free block: ENOMEM. */
+	EXPECT(r, &ok, heap_alloc(cheap, 2 * piece, O_RDWR, 0) == -ENOMEM);
 	fd = heap_alloc(heap, 2 * piece, O_RDWR, 0);
-	ok = ok && fd >= 0;
+	EXPECT(r, &ok, fd >= 0);
 	if (fd >= 0)
 		close(fd);
-	for (i = 1; i < 16; i += 2)
-		if (fds[i] >= 0)
+	for (i = 0; i < 16; i++)
+		if (fds[i] >= 0 && !even[i])
 			close(fds[i]);
 	/* Whole again once the freed blocks are cleared and merged. */
-	ok = ok && region_idle(r) && region_scrubbed(r) &&
-	     stat_of(r->name, "largest_free_block") == (long long)r->size;
-	/* Contiguous larger than the largest free block: ENOMEM. */
+	EXPECT(r, &ok, region_idle(r));
+	EXPECT(r, &ok, region_scrubbed(r));
+	EXPECT(r, &ok, stat_of(r->name, "largest_free_block") == (long long)r->size);
 	ksft_test_result(ok, "%s: exhaustion and fragmentation ENOMEM\n", r->name);
 	close(heap);
 	close(cheap);
