@@ -6,9 +6,10 @@
 //! Freed blocks go back to the region's allocator dirty. A worker, the scrubber, clears dirty
 //! free memory in the background: it takes one dirty block at a time from the allocator (which
 //! hands out dirty blocks first when not asked for cleared ones), zero-fills it and frees it
-//! marked cleared. It starts shortly after a buffer is freed. Allocations ask for cleared blocks first ([`GpuBuddyAllocFlag::Clear`]) and
-//! zero-fill only those that come out dirty ([`clear_dirty`]). The memory of a new region
-//! counts as dirty, so the scrubber starts on it at once.
+//! marked cleared. It starts shortly after a buffer is freed. Allocations ask for cleared blocks
+//! first ([`GpuBuddyAllocFlag::Clear`]) and zero-fill only those that come out dirty
+//! ([`clear_dirty`]). The memory of a new region counts as dirty: the scrubber starts on it as
+//! soon as the region is registered.
 //!
 //! The scrubber holds a block only under `Region::scrubbing`. An allocation the region cannot
 //! satisfy takes that lock and tries again: memory being scrubbed never makes an allocation

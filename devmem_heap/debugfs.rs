@@ -3,8 +3,8 @@
 //! `/sys/kernel/debug/devmem_heap/<region>/`: the state of a region.
 //!
 //! - `stats`: name, device, BAR and physical base, size, used, free, free and cleared already
-//!   (see [`crate::clearing`]), largest free block, live buffers, and allocation, free, failure and refused-mapping counters, one `key: value` per
-//!   line;
+//!   (see [`crate::clearing`]), largest free block, live buffers, and allocation, free, failure
+//!   and refused-mapping counters, one `key: value` per line;
 //! - `buffers`: one line per live buffer: inode number of its file (as `fstat()` shows it),
 //!   size, placement, then the `offset+length` ranges of the region it occupies, in buffer
 //!   order.

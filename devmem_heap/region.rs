@@ -38,7 +38,9 @@ use kernel::{
         GpuBuddyParams, //
     },
     io::PhysAddr,
-    new_mutex, new_spinlock, new_srcu,
+    new_mutex,
+    new_spinlock,
+    new_srcu,
     page::PAGE_SIZE,
     pci,
     prelude::*,
@@ -57,7 +59,7 @@ use kernel::{
         impl_has_delayed_work,
         new_delayed_work,
         DelayedWork, //
-    },
+    }, //
 };
 
 /// What a driver says about the memory it registers.

@@ -122,8 +122,9 @@ impl VmFault {
     ///
     /// Returns [`VmFaultResult::NOPAGE`] once every page is mapped, [`VmFaultResult::SIGBUS`] if
     /// `address` is not page aligned, the range does not lie inside the area, or a page frame is
-    /// memory with a `struct page`, and [`VmFaultResult::OOM`] if a page table could not be
-    /// allocated (which leaves the page tables before it filled).
+    /// the zero page (or, on architectures without special page table entries, has a `struct
+    /// page`), and [`VmFaultResult::OOM`] if a page table could not be allocated (which leaves
+    /// the page tables before it filled).
     ///
     /// # Safety
     ///
