@@ -139,8 +139,8 @@ impl Region {
         placement: Placement,
         flags: FdFlags,
     ) -> Result<ARef<Exported<Buffer>>> {
-        let allocation = Arc::new(Allocation::new(self, len, placement)?, GFP_KERNEL)?;
-        let (size, id) = (allocation.size(), allocation.id());
+        let allocation = Allocation::new(self, len, placement)?;
+        let size = allocation.size();
         let name = self.heap_names().of(placement);
         let buf = Exported::new(
             pin_init!(Buffer {
@@ -159,9 +159,18 @@ impl Region {
         // it: a withdrawal that began earlier fails the allocation, one that begins later
         // waits for the guard and then revokes the buffer with the others.
         let guard = self.enter()?;
-        // SAFETY: The buffer's data owns the allocation `id`, and tells the ledger when it is
-        // dropped.
-        unsafe { self.lock_ledger().exported(id, &buf) };
+        let allocation = &buf.data().allocation;
+        // SAFETY: The ranges are the allocation's, which leaves the ledger when it is dropped;
+        // the buffer's data owns the allocation, and tells the ledger when it is dropped.
+        unsafe {
+            self.lock_ledger().enter(
+                allocation.id(),
+                allocation.size(),
+                allocation.placement(),
+                allocation.ranges(),
+                &buf,
+            )?
+        };
         drop(guard);
         Ok(buf)
     }

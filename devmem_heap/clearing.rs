@@ -135,18 +135,23 @@ impl WorkItem for Region {
     fn run(region: Arc<Region>) {
         let chunk = region.buddy().chunk_size().as_usize();
         let mut size = SCRUB_BLOCK.max(chunk);
+        // Counted down as blocks are cleared, and counted again once it runs out: buffers
+        // freed meanwhile queue the scrubber again anyway.
+        let mut dirty = region.dirty_bytes();
         while size >= chunk {
-            // No block is larger than all the dirty free memory.
-            // CAST: Byte counts of the region fit a `usize`, its memory's size.
-            let dirty = region.free_bytes().saturating_sub(region.cleared_bytes()) as usize;
             if dirty < chunk {
-                return;
+                dirty = region.dirty_bytes();
+                if dirty < chunk {
+                    return;
+                }
             }
+            // No block is larger than all the dirty free memory.
             while size > dirty {
                 size /= 2;
             }
             match region.scrub_one(size) {
                 Ok(true) => {
+                    dirty = dirty.saturating_sub(size);
                     cond_resched();
                 }
                 Ok(false) => size /= 2,

@@ -62,7 +62,7 @@ fn buffers(region: &Region, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             record.size,
             record.placement.as_str()
         )?;
-        for &(offset, len) in record.ranges.as_slice() {
+        for &(offset, len) in record.ranges().as_slice() {
             write!(f, " {offset:#x}+{len:#x}")?;
         }
         writeln!(f)?;

@@ -2,7 +2,7 @@
 
 //! The ledger of a region: its live buffers and its counters.
 //!
-//! Every allocation is entered here when it is made and leaves when its blocks are freed, so
+//! Every buffer is entered here when it is exported and leaves when its blocks are freed, so
 //! the region can always reach each of its live buffers: debugfs lists them, and withdrawal
 //! takes a reference to each of them that is not already on its way to release, one at a time.
 //!
@@ -21,21 +21,37 @@ use kernel::{
     rbtree::{
         RBTree,
         RBTreeNode, //
-    },
-    sync::Arc, //
+    }, //
 };
 
 /// A live buffer of a region.
+///
+/// # Invariants
+///
+/// `ranges` points to the ranges of the allocation the record is of, which takes the record out
+/// of the ledger before they are dropped: while the record is in the ledger, it is valid.
 pub(crate) struct Record {
     /// The size of the buffer in bytes.
     pub(crate) size: usize,
     pub(crate) placement: Placement,
-    /// The ranges of the region the buffer occupies, shared with its allocation.
-    pub(crate) ranges: Arc<Ranges>,
-    /// The inode number of the buffer's file, 0 until it is exported.
+    ranges: NonNull<Ranges>,
+    /// The inode number of the buffer's file.
     pub(crate) ino: u64,
     /// The dma-buf the allocation was exported as, while it exists.
     buf: Option<ExportedBuf>,
+}
+
+// SAFETY: A record only reads the ranges it points to, which may be read from any thread
+// (`Ranges` is `Sync`), and names a dma-buf (see `ExportedBuf`).
+unsafe impl Send for Record {}
+
+impl Record {
+    /// Returns the ranges of the region the buffer occupies.
+    pub(crate) fn ranges(&self) -> &Ranges {
+        // SAFETY: By the type invariants the ranges are valid while the record is in the
+        // ledger, which it is for as long as `&self` borrows the ledger.
+        unsafe { self.ranges.as_ref() }
+    }
 }
 
 /// The dma-buf of a record.
@@ -48,17 +64,13 @@ pub(crate) struct Record {
 /// dma_buf`, whose file may already be on its way to release.
 struct ExportedBuf(NonNull<DmaBuf>);
 
-// SAFETY: `ExportedBuf` only names a `struct dma_buf`, which may be used from any thread.
-unsafe impl Send for ExportedBuf {}
-
 /// Live buffers and counters of a region. The region keeps it under a mutex.
 pub(crate) struct Ledger {
     pub(crate) allocs: u64,
     pub(crate) frees: u64,
     pub(crate) failures: u64,
     pub(crate) refused_maps: u64,
-    next_id: u64,
-    /// The live buffers by allocation key; keys grow with every entry.
+    /// The live buffers by allocation key; keys grow with every allocation.
     buffers: RBTree<u64, Record>,
     live: usize,
 }
@@ -71,48 +83,41 @@ impl Ledger {
             frees: 0,
             failures: 0,
             refused_maps: 0,
-            next_id: 0,
             buffers: RBTree::new(),
             live: 0,
         }
     }
 
-    /// Enters a new live buffer and returns its key.
-    pub(crate) fn enter(
-        &mut self,
-        size: usize,
-        placement: Placement,
-        ranges: Arc<Ranges>,
-    ) -> Result<u64> {
-        let id = self.next_id;
-        let record = Record {
-            size,
-            placement,
-            ranges,
-            ino: 0,
-            buf: None,
-        };
-        self.buffers
-            .insert(RBTreeNode::new(id, record, GFP_KERNEL)?);
-        self.next_id += 1;
-        self.live += 1;
-        self.allocs += 1;
-        Ok(id)
-    }
-
-    /// Records that the buffer `id` was exported as `buf`.
+    /// Enters the live buffer `id` of `size` bytes laid out as `placement` in `ranges`, just
+    /// exported as `buf`.
     ///
     /// # Safety
     ///
-    /// `buf` must be the dma-buf whose data owns the allocation `id`, and that data must call
-    /// [`Ledger::unexported`] when it is dropped.
-    pub(crate) unsafe fn exported(&mut self, id: u64, buf: &DmaBuf) {
-        if let Some(record) = self.buffers.get_mut(&id) {
-            record.ino = buf.ino();
-            // INVARIANT: The caller passes the buffer that owns the allocation, which takes it
-            // out again when its data is dropped.
-            record.buf = Some(ExportedBuf(NonNull::from(buf)));
-        }
+    /// `ranges` must be the ranges of the allocation `id`, which must call [`Ledger::leave`]
+    /// before they are dropped; `buf` must be the dma-buf whose data owns that allocation, and
+    /// that data must call [`Ledger::unexported`] when it is dropped.
+    pub(crate) unsafe fn enter(
+        &mut self,
+        id: u64,
+        size: usize,
+        placement: Placement,
+        ranges: &Ranges,
+        buf: &DmaBuf,
+    ) -> Result {
+        // INVARIANT: The caller promises that the allocation takes the record out before its
+        // ranges go, and that the buffer takes itself out before it is freed.
+        let record = Record {
+            size,
+            placement,
+            ranges: NonNull::from(ranges),
+            ino: buf.ino(),
+            buf: Some(ExportedBuf(NonNull::from(buf))),
+        };
+        self.buffers
+            .insert(RBTreeNode::new(id, record, GFP_KERNEL)?);
+        self.live += 1;
+        self.allocs += 1;
+        Ok(())
     }
 
     /// Records that the dma-buf of the buffer `id` is being released.
@@ -122,12 +127,12 @@ impl Ledger {
         }
     }
 
-    /// Takes the buffer `id` out: its blocks are being freed.
+    /// Takes the buffer `id` out, if it was entered: its blocks are being freed.
     pub(crate) fn leave(&mut self, id: u64) {
         if self.buffers.remove(&id).is_some() {
             self.live -= 1;
+            self.frees += 1;
         }
-        self.frees += 1;
     }
 
     /// Calls `f` with the key and dma-buf of each exported live buffer entered after the buffer

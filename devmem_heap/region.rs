@@ -39,7 +39,6 @@ use kernel::{
     },
     io::PhysAddr,
     new_mutex,
-    new_spinlock,
     new_srcu,
     page::PAGE_SIZE,
     pci,
@@ -47,11 +46,14 @@ use kernel::{
     ptr::Alignment,
     sync::{
         aref::ARef,
+        atomic::{
+            Atomic,
+            Relaxed, //
+        },
         srcu,
         Arc,
         Mutex,
         MutexGuard,
-        SpinLock,
         Srcu, //
     },
     time::Delta,
@@ -120,8 +122,10 @@ pub struct Region {
     caching: Caching,
     #[pin]
     srcu: Srcu,
-    #[pin]
-    live: SpinLock<bool>,
+    /// Cleared once, by withdrawal, under `withdrawal`; read inside SRCU read-side sections.
+    live: Atomic<bool>,
+    /// The key of the next allocation in the ledger.
+    next_id: Atomic<u64>,
     /// Held for the whole of a withdrawal, so that a second one waits for the first.
     #[pin]
     withdrawal: Mutex<()>,
@@ -220,7 +224,8 @@ impl Region {
                 buddy,
                 caching: config.caching,
                 srcu <- new_srcu!("devmem_heap_region"),
-                live <- new_spinlock!(true),
+                live: Atomic::new(true),
+                next_id: Atomic::new(0),
                 withdrawal <- new_mutex!(()),
                 ledger <- new_mutex!(Ledger::new()),
                 refusal_log <- RateLimit::new(Delta::from_secs(1)),
@@ -240,18 +245,17 @@ impl Region {
     /// holding a guard of the region.
     pub(crate) fn withdraw(&self) -> Option<MutexGuard<'_, ()>> {
         let withdrawal = self.withdrawal.lock();
-        {
-            let mut live = self.live.lock();
-            if !*live {
-                return None;
-            }
-            *live = false;
+        if !self.live.load(Relaxed) {
+            return None;
         }
+        // A section that began before the grace period may still see the region live, and is
+        // waited for; one that begins after it sees it gone.
+        self.live.store(false, Relaxed);
         self.srcu.synchronize();
         Some(withdrawal)
     }
 
-    /// Returns whether buffers allocated from the region are still alive.
+    /// Returns whether buffers exported from the region are still alive.
     pub(crate) fn has_live_buffers(&self) -> bool {
         !self.ledger.lock().is_empty()
     }
@@ -259,7 +263,7 @@ impl Region {
     /// Enters the region: returns a proof that it is live, or [`ENODEV`].
     pub(crate) fn enter(&self) -> Result<RegionGuard<'_>> {
         let guard = self.srcu.read_lock();
-        if !*self.live.lock() {
+        if !self.live.load(Relaxed) {
             return Err(ENODEV);
         }
         // INVARIANT: `live` was checked inside the section.
@@ -271,7 +275,12 @@ impl Region {
 
     /// Returns whether the region is registered.
     pub fn is_live(&self) -> bool {
-        *self.live.lock()
+        self.live.load(Relaxed)
+    }
+
+    /// Returns a key for a new allocation in the ledger, never returned before.
+    pub(crate) fn new_buffer_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Relaxed)
     }
 
     /// Returns the region's name, which is also the name of its heap of scattered buffers.
@@ -312,6 +321,13 @@ impl Region {
     pub fn cleared_bytes(&self) -> u64 {
         let _scrubbing = self.lock_scrubbing();
         self.buddy.clear_avail()
+    }
+
+    /// Returns the number of free bytes that are not cleared yet.
+    pub(crate) fn dirty_bytes(&self) -> usize {
+        let _scrubbing = self.lock_scrubbing();
+        // CAST: Byte counts of the region fit a `usize`, its memory's size.
+        self.buddy.avail().saturating_sub(self.buddy.clear_avail()) as usize
     }
 
     /// Returns the size of the largest free block: the largest contiguous buffer that can

@@ -155,11 +155,16 @@ impl DeviceMemory for SystemMemory {
     }
 }
 
-/// Returns where `buf`, a buffer of `region`, lies in the region, as its ledger says.
-fn ranges_of(region: &Region, buf: &DmaBuf) -> Result<Arc<Ranges>> {
+/// Calls `f` with where `buf`, a buffer of `region`, lies in the region, as its ledger says,
+/// under the ledger's lock.
+fn with_ranges<R>(
+    region: &Region,
+    buf: &DmaBuf,
+    f: impl FnOnce(&Ranges) -> Result<R>,
+) -> Result<R> {
     let ledger = region.lock_ledger();
     let record = ledger.buffers().find(|r| r.ino == buf.ino());
-    Ok(record.ok_or(ENOENT)?.ranges.clone())
+    f(record.ok_or(ENOENT)?.ranges())
 }
 
 /// Copies `out.len()` bytes at `offset` of `buf`, a buffer of `region`, out of `mem`, the
@@ -171,16 +176,17 @@ fn read(
     mut offset: usize,
     mut out: &mut [u8],
 ) -> Result {
-    let ranges = ranges_of(region, buf)?;
-    while !out.is_empty() {
-        let run = ranges.locate(buf.size(), offset).ok_or(EINVAL)?;
-        let n = run.after.min(out.len());
-        let (head, tail) = out.split_at_mut(n);
-        mem.read(run.at, head)?;
-        out = tail;
-        offset += n;
-    }
-    Ok(())
+    with_ranges(region, buf, move |ranges| {
+        while !out.is_empty() {
+            let run = ranges.locate(buf.size(), offset).ok_or(EINVAL)?;
+            let n = run.after.min(out.len());
+            let (head, tail) = core::mem::take(&mut out).split_at_mut(n);
+            mem.read(run.at, head)?;
+            out = tail;
+            offset += n;
+        }
+        Ok(())
+    })
 }
 
 /// Copies `data` into `buf`, a buffer of `region`, at `offset`, in `mem`, the region's memory.
@@ -191,15 +197,16 @@ fn write(
     mut offset: usize,
     mut data: &[u8],
 ) -> Result {
-    let ranges = ranges_of(region, buf)?;
-    while !data.is_empty() {
-        let run = ranges.locate(buf.size(), offset).ok_or(EINVAL)?;
-        let n = run.after.min(data.len());
-        mem.write(run.at, &data[..n])?;
-        data = &data[n..];
-        offset += n;
-    }
-    Ok(())
+    with_ranges(region, buf, |ranges| {
+        while !data.is_empty() {
+            let run = ranges.locate(buf.size(), offset).ok_or(EINVAL)?;
+            let n = run.after.min(data.len());
+            mem.write(run.at, &data[..n])?;
+            data = &data[n..];
+            offset += n;
+        }
+        Ok(())
+    })
 }
 
 #[kunit_tests(devmem_heap)]
@@ -270,7 +277,7 @@ mod cases {
     }
 
     fn ranges(f: &Fixture, buf: &Exported<Buffer>) -> usize {
-        ranges_of(&f.region, buf).map_or(0, |r| r.as_slice().len())
+        with_ranges(&f.region, buf, |r| Ok(r.as_slice().len())).unwrap_or(0)
     }
 
     #[test]
@@ -345,18 +352,20 @@ mod cases {
         let scattered = f.alloc(2 * SZ_64K, Placement::Scattered)?;
         assert_eq!(ranges(&f, &scattered), 2);
         // Each byte lies in the run of its range, which it splits in two.
-        let r = ranges_of(&f.region, &scattered)?;
-        let (first, second) = (r.as_slice()[0].0, r.as_slice()[1].0);
         let size = scattered.size();
-        let at = |offset| {
-            r.locate(size, offset)
-                .map(|run| (run.at, run.before, run.after))
-        };
-        assert_eq!(at(0), Some((first, 0, SZ_64K)));
-        assert_eq!(at(SZ_64K - 1), Some((first + SZ_64K - 1, SZ_64K - 1, 1)));
-        assert_eq!(at(SZ_64K), Some((second, 0, SZ_64K)));
-        assert_eq!(at(SZ_64K + 5), Some((second + 5, 5, SZ_64K - 5)));
-        assert_eq!(at(2 * SZ_64K), None);
+        with_ranges(&f.region, &scattered, |r| {
+            let (first, second) = (r.as_slice()[0].0, r.as_slice()[1].0);
+            let at = |offset| {
+                r.locate(size, offset)
+                    .map(|run| (run.at, run.before, run.after))
+            };
+            assert_eq!(at(0), Some((first, 0, SZ_64K)));
+            assert_eq!(at(SZ_64K - 1), Some((first + SZ_64K - 1, SZ_64K - 1, 1)));
+            assert_eq!(at(SZ_64K), Some((second, 0, SZ_64K)));
+            assert_eq!(at(SZ_64K + 5), Some((second + 5, 5, SZ_64K - 5)));
+            assert_eq!(at(2 * SZ_64K), None);
+            Ok(())
+        })?;
         assert!(settles(&f.region, SZ_1M / 2 - 2 * SZ_64K));
 
         drop(scattered);

@@ -8,11 +8,17 @@
 # with their callees a few levels down, in microseconds per buffer. The
 # traces are kept in runs/profile/results/. Tracing slows every traced function
 # down: the shares are what to compare, not the times.
+#
+# Like make bench, it boots with kmemleak and lockdep's proving off;
+# PROFILE_DEBUG=1 leaves them on.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
+debug_off="kmemleak=off lockdep.prove_locking=0"
+[ "${PROFILE_DEBUG:-0}" = 0 ] || debug_off=
 prepare_vm
-"$DEVMEM_TOP/scripts/vm.sh" profile kunit.enable=0 >/dev/null
+# shellcheck disable=SC2086 # $debug_off is words or nothing
+"$DEVMEM_TOP/scripts/vm.sh" profile kunit.enable=0 $debug_off >/dev/null
 run=$DEVMEM_CACHE/runs/profile
 python3 "$DEVMEM_TOP/scripts/summary.py" --run "$run" --plan profile --ksrc "$ksrc" \
 	>"$run/summary.txt" 2>&1 || {
