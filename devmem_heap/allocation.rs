@@ -18,6 +18,7 @@ use crate::{
     region::Region, //
 };
 use kernel::{
+    cgroup::dmem,
     gpu::buddy::{
         AllocatedBlocks,
         GpuBuddyAllocFlag,
@@ -44,7 +45,9 @@ pub(crate) struct Allocation {
     size: usize,
     placement: Placement,
     id: u64,
-    // Fields drop in the order they are declared: the blocks are free when this goes.
+    // Fields drop in the order they are declared: the blocks are free when these go.
+    /// The blocks charged to the allocating task's dmem cgroup.
+    _charge: dmem::Charge,
     region: FreedTo,
 }
 
@@ -63,9 +66,9 @@ impl Allocation {
     /// and zero-fills them.
     ///
     /// Returns [`EINVAL`] for a length of zero or larger than the region, [`ENODEV`] if the
-    /// region is withdrawn while clearing, [`ENOMEM`] if the region cannot hold the buffer now
-    /// (for a contiguous buffer: no free range is large enough), and [`EINTR`] if the task is
-    /// killed while clearing.
+    /// region is withdrawn, [`ENOMEM`] if the region cannot hold the buffer now (for a
+    /// contiguous buffer: no free range is large enough) or the blocks would take the task's
+    /// dmem cgroup over its limit, and [`EINTR`] if the task is killed while clearing.
     pub(crate) fn new(region: &Arc<Region>, len: usize, placement: Placement) -> Result<Arc<Self>> {
         let buddy = region.buddy();
         let chunk = buddy.chunk_size();
@@ -86,6 +89,8 @@ impl Allocation {
         let new = || {
             Arc::pin_init(
                 try_pin_init!(Self {
+                    // Charged first: a cgroup over its limit does not take blocks from others.
+                    _charge: region.enter()?.charge(alloc_len)?,
                     blocks <- buddy.alloc_blocks(
                         GpuBuddyAllocMode::Simple,
                         alloc_len as u64,

@@ -38,6 +38,7 @@ fn stats(region: &Region, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "phys: {phys:#x}")?;
     }
     writeln!(f, "live: {}", region.is_live())?;
+    writeln!(f, "dmem: {}", region.dmem_name().to_str().unwrap_or("?"))?;
     writeln!(f, "caching: {:?}", region.caching())?;
     writeln!(f, "chunk_size: {}", region.buddy().chunk_size().as_usize())?;
     writeln!(f, "size: {size}")?;

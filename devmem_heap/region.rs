@@ -29,6 +29,7 @@ use crate::{
     ratelimit::RateLimit, //
 };
 use kernel::{
+    cgroup::dmem,
     device::{
         Bound,
         Device, //
@@ -44,6 +45,8 @@ use kernel::{
     pci,
     prelude::*,
     ptr::Alignment,
+    revocable::Revocable,
+    str::CString,
     sync::{
         aref::ARef,
         atomic::{
@@ -138,6 +141,11 @@ pub struct Region {
     scrubbing: Mutex<()>,
     #[pin]
     scrub_work: DelayedWork<Region>,
+    /// The region's registration with the dmem cgroup controller, named [`Region::dmem_name`].
+    /// Revoked by withdrawal, after every guard is gone: only guards use it.
+    #[pin]
+    dmem: Revocable<dmem::Region>,
+    dmem_name: CString,
 }
 
 impl_has_delayed_work! {
@@ -163,6 +171,19 @@ pub(crate) struct RegionGuard<'a> {
 }
 
 impl RegionGuard<'_> {
+    /// Charges `size` bytes of the region to the current task's dmem cgroup.
+    ///
+    /// Returns [`ENOMEM`] if that would take the cgroup, or one of its ancestors, over its
+    /// `dmem.max`: like an allocation over `memory.max`, which is what the system heap gets.
+    pub(crate) fn charge(&self, size: usize) -> Result<dmem::Charge> {
+        // SAFETY: By the type invariants the region is live; withdrawal revokes the
+        // registration only once every guard is gone.
+        let dmem = unsafe { self.region.dmem.access() };
+        // CAST: A byte count of the region fits a `u64`.
+        dmem.try_charge(size as u64)
+            .map_err(|e| if e == EAGAIN { ENOMEM } else { e })
+    }
+
     /// Returns the region's memory.
     pub(crate) fn memory(&self) -> &dyn DeviceMemory {
         &*self.region.memory
@@ -215,6 +236,9 @@ impl Region {
             size: size as u64,
             chunk_size: chunk,
         })?;
+        let dmem_name =
+            CString::try_from_fmt(fmt!("devmem_heap/{}/{}", dev.name(), names.scattered))?;
+        let dmem = dmem::Region::register(size as u64, &dmem_name)?;
         Arc::pin_init(
             try_pin_init!(Self {
                 names,
@@ -231,6 +255,8 @@ impl Region {
                 refusal_log <- RateLimit::new(Delta::from_secs(1)),
                 scrubbing <- new_mutex!(()),
                 scrub_work <- new_delayed_work!("Region::scrub_work"),
+                dmem <- Revocable::new(dmem),
+                dmem_name,
             }),
             GFP_KERNEL,
         )
@@ -252,6 +278,9 @@ impl Region {
         // waited for; one that begins after it sees it gone.
         self.live.store(false, Relaxed);
         self.srcu.synchronize();
+        // Nothing charges the region any more: off the controller with it. The charges of its
+        // live buffers stay until they are freed.
+        self.dmem.revoke();
         Some(withdrawal)
     }
 
@@ -281,6 +310,12 @@ impl Region {
     /// Returns a key for a new allocation in the ledger, never returned before.
     pub(crate) fn new_buffer_id(&self) -> u64 {
         self.next_id.fetch_add(1, Relaxed)
+    }
+
+    /// Returns the name of the region in the dmem cgroup controller's files:
+    /// `devmem_heap/<device>/<region>`.
+    pub fn dmem_name(&self) -> &CStr {
+        &self.dmem_name
     }
 
     /// Returns the region's name, which is also the name of its heap of scattered buffers.

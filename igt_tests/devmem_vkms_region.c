@@ -403,22 +403,96 @@ static void test_configfs(const char *region)
 /* The region withdrawn under vkms: not the one vkms allocates from. */
 #define OTHER_REGION	"ivshmem1"
 
+/* The word under @key in the debugfs stats of region @region. */
+static void region_stat_word(const char *region, const char *key, char *out, size_t n)
+{
+	char path[128], line[320], format[32];
+	FILE *f;
+
+	igt_assert(n >= 64 && n <= 256);
+	snprintf(path, sizeof(path), DEVMEM_DEBUGFS "/%s/stats", region);
+	snprintf(format, sizeof(format), "%s: %%%zus", key, n - 1);
+	f = fopen(path, "r");
+	igt_assert_f(f, "no debugfs stats of region %s\n", region);
+	out[0] = 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, format, out) == 1)
+			break;
+	fclose(f);
+	igt_assert_f(out[0] && strlen(out) < n - 1, "region %s has no %s\n", region, key);
+}
+
 /* The PCI device of region @region, from its debugfs stats. */
 static void region_device(const char *region, char *dev, size_t n)
 {
-	char path[128], line[128];
-	FILE *f;
+	region_stat_word(region, "device", dev, n);
+}
 
-	igt_assert(n >= 64);
-	snprintf(path, sizeof(path), DEVMEM_DEBUGFS "/%s/stats", region);
-	f = fopen(path, "r");
-	igt_assert_f(f, "no debugfs stats of region %s\n", region);
-	dev[0] = 0;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "device: %63s", dev) == 1)
-			break;
-	fclose(f);
-	igt_assert_f(dev[0] && strlen(dev) < n, "region %s names no device\n", region);
+#define CGROUP		"/sys/fs/cgroup"
+#define CGROUP_DUMB	CGROUP "/devmem-igt-dumb"
+
+/* Region @name's value in the dmem file @path ("<name> <value>" lines), or -1. */
+static long long dmem_value(const char *path, const char *name)
+{
+	char line[512];
+	size_t n = strlen(name);
+	long long v = -1;
+	FILE *f = fopen(path, "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, name, n) && line[n] == ' ')
+			v = strncmp(line + n + 1, "max", 3) ? atoll(line + n + 1) : -2;
+	if (f)
+		fclose(f);
+	return v;
+}
+
+static void enter_cgroup(const char *cg)
+{
+	char path[128], pid[32];
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
+	snprintf(pid, sizeof(pid), "%d", getpid());
+	igt_assert_eq(write_file(path, pid), 0);
+}
+
+/*
+ * vkms allocates its dumb buffers through the in-kernel API, in the task
+ * that asks: they are charged to its dmem cgroup, whose dmem.max refuses
+ * the next one with ENOMEM; closing gives the charge back.
+ */
+static void test_dumb_charged(int drm, const char *region)
+{
+	unsigned long long chunk = region_stat(region, "chunk_size");
+	char name[256], limit[320];
+	struct dumb d = { 0 }, more = { 0 };
+	long long charged = -1;
+	int ret, i;
+
+	region_stat_word(region, "dmem", name, sizeof(name));
+	igt_assert_eq(write_file(CGROUP "/cgroup.subtree_control", "+dmem"), 0);
+	igt_assert(!mkdir(CGROUP_DUMB, 0755) || errno == EEXIST);
+	enter_cgroup(CGROUP_DUMB);
+	igt_assert_eq(dmem_value(CGROUP_DUMB "/dmem.current", name), 0);
+
+	ret = dumb_create(drm, DUMB_W, DUMB_H, 32, &d);
+	igt_assert_f(ret == 0, "dumb buffer: %s\n", strerror(-ret));
+	charged = dmem_value(CGROUP_DUMB "/dmem.current", name);
+	igt_info("dumb buffer of %llu bytes: %lld bytes charged to %s\n", d.size, charged, name);
+	igt_assert_eq_u64(charged, align_up(d.size, chunk));
+
+	snprintf(limit, sizeof(limit), "%s %lld", name, charged);
+	igt_assert_eq(write_file(CGROUP_DUMB "/dmem.max", limit), 0);
+	igt_assert_eq(dumb_create(drm, DUMB_W, DUMB_H, 32, &more), -ENOMEM);
+	igt_assert_eq(dmem_value(CGROUP_DUMB "/dmem.current", name), charged);
+
+	igt_assert_eq(gem_close(drm, d.handle), 0);
+	/* vkms may still hold the buffer for a moment: up to 2 s. */
+	for (i = 0; i < 20 && dmem_value(CGROUP_DUMB "/dmem.current", name); i++)
+		usleep(100 * 1000);
+	igt_assert_eq(dmem_value(CGROUP_DUMB "/dmem.current", name), 0);
+	enter_cgroup(CGROUP);
+	igt_assert_eq(rmdir(CGROUP_DUMB), 0);
 }
 
 static sigjmp_buf sigbus_jmp;
@@ -558,6 +632,10 @@ igt_main
 	igt_describe("A read-only heap buffer imported into vkms maps read-only through MAP_DUMB.");
 	igt_subtest("readonly-import-maps-readonly")
 		test_readonly_import(drm, region);
+
+	igt_describe("Dumb buffers are charged to the dmem cgroup of the task that creates them.");
+	igt_subtest("dumb-charged-to-dmem-cgroup")
+		test_dumb_charged(drm, region);
 
 	igt_describe("A scanned-out buffer's device is unbound: vkms shows zeroes, mmap faults.");
 	igt_subtest("scanout-survives-withdrawal")

@@ -1,0 +1,7 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Control groups.
+//!
+//! C header: [`include/linux/cgroup.h`](srctree/include/linux/cgroup.h)
+
+pub mod dmem;
