@@ -16,7 +16,7 @@
  * @dev: the device owning the memory, bound to the calling driver
  * @base: physical address of the memory, page aligned
  * @size: size of the memory in bytes, page aligned
- * @name: base name of the heaps: 1 to 48 of [A-Za-z0-9_.-]
+ * @name: base name of the heaps: 1 to 48 of ``[A-Za-z0-9_.-]``
  * @chunk_size: smallest allocation, a power of two of at least PAGE_SIZE
  * @flags: DEVMEM_REGION_* flags
  *
@@ -45,7 +45,7 @@ EXPORT_SYMBOL_GPL(devmem_region_register);
  * devmem_region_register_pci() - publish a memory BAR as dma-buf heaps
  * @pdev: the PCI device, bound to the calling driver
  * @bar: the BAR: one of the six standard BARs, decoding memory
- * @name: base name of the heaps: 1 to 48 of [A-Za-z0-9_.-]
+ * @name: base name of the heaps: 1 to 48 of ``[A-Za-z0-9_.-]``
  * @flags: DEVMEM_REGION_* flags
  *
  * Requests and maps the BAR for the region, and lets importers with a
@@ -101,9 +101,12 @@ EXPORT_SYMBOL_GPL(devmem_region_put);
  * devmem_region_unregister() - withdraw a region before its device goes
  * @region: the region
  *
- * Waits for every clearing step, fault and mapping in progress, then zaps
- * the user mappings of the region's live buffers. Kernel mappings that
- * importers hold stay. Idempotent.
+ * New allocations, attachments, mappings and faults fail with -ENODEV
+ * from then on. Waits for every clearing step, fault and mapping in
+ * progress, then revokes the region's live buffers: importers are told to
+ * unmap, fences are waited for, kernel mappings importers hold are pointed
+ * at a page of system memory, DMA tables come back and user mappings are
+ * zapped. Also takes the region off the dmem cgroup controller. Idempotent.
  *
  * Context: Process context; sleeps.
  */
@@ -121,13 +124,15 @@ EXPORT_SYMBOL_GPL(devmem_region_unregister);
  *            O_CLOEXEC
  * @flags: DEVMEM_ALLOC_* flags
  *
- * The buffer is zero-filled.
+ * The buffer is zero-filled, and charged to the calling task's dmem cgroup
+ * until it is freed.
  *
  * Context: Process context; sleeps.
  * Return: the buffer, to drop with dma_buf_put(), or an ERR_PTR(): -EINVAL
  * for a zero length, a length larger than the region or a bad flag,
  * -ENODEV if the region is withdrawn, -ENOMEM if it cannot hold the
- * buffer now, -EINTR if the task is killed while the buffer is cleared.
+ * buffer now or the buffer would take the task's dmem cgroup over its
+ * dmem.max, -EINTR if the task is killed while the buffer is cleared.
  */
 struct dma_buf *devmem_region_alloc(struct devmem_region *region, size_t len,
 				    u32 fd_flags, unsigned int flags)

@@ -12,7 +12,7 @@
 //! Self-import identity: each buffer has at most one object per DRM device, so importing a
 //! region's dma-buf into a device that already holds an object for it, from any file, gives back
 //! that object, as `drm_gem_prime_import()` does for a driver's own exports. The objects are kept
-//! in [`OBJECTS`], an rbtree keyed by the buffer's inode number and the device; an object leaves
+//! in [`static@OBJECTS`], an rbtree keyed by the buffer's inode number and the device; an object leaves
 //! it when it is freed.
 
 use crate::{
@@ -46,17 +46,17 @@ use kernel::{
 /// The GEM object of a region's buffer.
 pub(crate) type GemObject = Object<DevmemGem>;
 
-/// The glue's data of a [`GemObject`]: nothing but its leaving [`OBJECTS`] when freed.
+/// The glue's data of a [`GemObject`]: nothing but its leaving [`static@OBJECTS`] when freed.
 pub(crate) struct DevmemGem;
 
-/// An object in [`OBJECTS`]: a weak pointer, made strong with [`Object::try_get`].
+/// An object in [`static@OBJECTS`]: a weak pointer, made strong with [`Object::try_get`].
 pub(crate) struct Entry(NonNull<GemObject>);
 
 // SAFETY: The pointer is only dereferenced under `OBJECTS`' lock, while the object is allocated
 // (it leaves the tree in `DevmemGem::free`, before it is freed).
 unsafe impl Send for Entry {}
 
-/// The key of an object in [`OBJECTS`]: its buffer's inode number and its device's address.
+/// The key of an object in [`static@OBJECTS`]: its buffer's inode number and its device's address.
 type Key = (u64, usize);
 
 fn key(dev: &Device, buf: &DmaBuf) -> Key {

@@ -4,6 +4,7 @@
 # Install what building and testing devmem-heap needs, and nothing that is
 # already there. Idempotent: a second run only checks. On a machine where it
 # cannot install (not root, no sudo), it prints exactly what is missing.
+# "bootstrap.sh docs" also installs what make docs needs (Sphinx).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -33,6 +34,15 @@ pkgs=(
 	"patch:/usr/bin/patch"
 	"git:/usr/bin/git"
 )
+# make docs: the kernel's Sphinx extensions need Sphinx and YAML, and its
+# figures Graphviz.
+if [ "${1:-}" = docs ]; then
+	pkgs+=(
+		"python3-sphinx:/usr/bin/sphinx-build"
+		"graphviz:/usr/bin/dot"
+		"python3-yaml:/usr/lib/python3/dist-packages/yaml/__init__.py"
+	)
+fi
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -74,6 +74,11 @@ done_step
 step "rustdoc of the kernel crate"
 "${kmake[@]}" -s rustdoc >/dev/null
 done_step
+# And the framework's own crate, with the flags it was compiled with.
+step "rustdoc of the devmem_heap crate"
+python3 "$DEVMEM_TOP/scripts/rustdoc-crate.py" "$build" \
+	drivers/dma-buf/devmem/devmem_heap/devmem_heap.o "$build/Documentation/output/rust/devmem_heap"
+done_step
 
 # Guest test programs, built on the host against the fresh uAPI headers.
 tests=$build/devmem-tests

@@ -3,7 +3,7 @@
 #
 # Static checks of the project's own files, run first by make check:
 # rustfmt with the kernel's settings, checkpatch --strict on C files and
-# patches, no raw bindings outside rust/, a SAFETY comment on every unsafe
+# patches, kernel-doc -Wall on the C face, no raw bindings outside rust/, a SAFETY comment on every unsafe
 # block, no panicking helpers. Clippy runs in the kernel build itself
 # (CLIPPY=1 with CONFIG_WERROR). Usage: lint.sh KERNEL_TREE
 set -euo pipefail
@@ -37,6 +37,13 @@ for p in "${patches[@]}"; do
 	(cd / && "$ksrc/scripts/checkpatch.pl" --strict --no-tree --quiet "$DEVMEM_TOP/$p") >&2 ||
 		fail "checkpatch: $p"
 done
+
+# kernel-doc of the C face: the headers, and the functions exported to modules.
+mapfile -t kdoc < <(git ls-files -co --exclude-standard 'include/*.h' '*/exports.c')
+if [ ${#kdoc[@]} -gt 0 ]; then
+	"$ksrc/scripts/kernel-doc" -none -Wall -Werror "${kdoc[@]}" >&2 ||
+		fail "kernel-doc: the comments of the C face (above)"
+fi
 
 # Raw bindings belong in the kernel-crate abstractions (rust/) only.
 raw=$(grep -n 'bindings::' "${rs[@]}" /dev/null | grep -v '^rust/' || true)

@@ -7,6 +7,7 @@ What lands where:
                         -> drivers/dma-buf/devmem/...
   rust/...              -> rust/...    (new files only; edits go in patches/)
   include/...           -> include/...
+  Documentation/...     -> Documentation/...  (new files only)
   patches/*.patch       -> applied in name order onto the pristine files
 
 The tree is only ever written where content differs, so kbuild rebuilds
@@ -28,7 +29,7 @@ import tempfile
 COMPONENT_DIR = "drivers/dma-buf/devmem"
 COMPONENT_FILES = ["Kconfig", "Makefile"]
 COMPONENT_DIRS = ["devmem_heap", "drm_glue", "vkms_demo", "kunit"]
-TREE_DIRS = ["rust", "include"]
+TREE_DIRS = ["rust", "include", "Documentation"]
 SKIP_SUFFIXES = (".o", ".ko", ".cmd", ".mod", ".mod.c", ".a", "~", ".orig", ".rej")
 
 

@@ -19,11 +19,21 @@ struct devmem_region;
 struct dma_buf;
 struct pci_dev;
 
-/* devmem_region_register() flags */
-#define DEVMEM_REGION_UNCACHED	BIT(0)	/* map uncached, not write-combined */
-
-/* devmem_region_alloc() flags */
-#define DEVMEM_ALLOC_CONTIGUOUS	BIT(0)	/* one contiguous block */
+/**
+ * DOC: flags
+ *
+ * devmem_region_register() and devmem_region_register_pci() take
+ * %DEVMEM_REGION_UNCACHED to map the region's memory, for the CPU, uncached
+ * instead of write-combined (the default), in user and kernel mappings
+ * alike.
+ *
+ * devmem_region_alloc() takes %DEVMEM_ALLOC_CONTIGUOUS for a buffer of one
+ * block, contiguous in the device's address space, as the heap
+ * ``<name>-contiguous`` allocates; without it, the buffer may be made of
+ * any number of blocks.
+ */
+#define DEVMEM_REGION_UNCACHED	BIT(0)
+#define DEVMEM_ALLOC_CONTIGUOUS	BIT(0)
 
 struct devmem_region *devmem_region_register(struct device *dev,
 					     phys_addr_t base, u64 size,
