@@ -1,7 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
-# kbuild makefile of devmem-heap; in a kernel tree it is
-# drivers/dma-buf/devmem/Makefile. The harness targets (make demo, make
+# kbuild makefile of devmem-heap. The harness targets (make demo, make
 # check, ...) live in GNUmakefile, which make reads first at the repo root.
 
 # One crate: the framework, with the ivshmem driver and the KUnit suite as

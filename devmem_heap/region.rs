@@ -157,8 +157,8 @@ impl_has_delayed_work! {
 /// Holding a `RegionGuard` proves that the region has not been withdrawn and, since withdrawal
 /// waits for every guard before the driver's unbind goes on, that the device owning the memory
 /// stays bound until the guard is dropped. The region's memory, and its PCI device as a bound
-/// device, are reachable only through it. Get one with [`Region::enter`]; never withdraw a region while
-/// holding one of its guards (withdrawal would wait for itself).
+/// device, are reachable only through it. Get one with [`Region::enter`]; never withdraw a
+/// region while holding one of its guards (withdrawal would wait for itself).
 ///
 /// # Invariants
 ///

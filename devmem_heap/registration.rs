@@ -6,6 +6,29 @@
 //! for a BAR or [`Region::register_phys`] for any range; the region is published in the
 //! registry (its heap nodes and debugfs directory) and its withdrawal is tied to the driver's
 //! binding with devres. [`Region::unregister`] withdraws it earlier.
+//!
+//! # Examples
+//!
+//! A PCI driver that publishes BAR 2 as `vram` (`/dev/dma_heap/vram` and
+//! `/dev/dma_heap/vram-contiguous`), allocates from it in the kernel, and withdraws it in
+//! `unbind`; the ivshmem driver (`vkms_demo/ivshmem.rs`) is the complete one:
+//!
+//! ```ignore
+//! fn probe<'bound>(
+//!     pdev: &'bound pci::Device<Core<'_>>,
+//!     _info: Option<&'bound Self::IdInfo>,
+//! ) -> impl PinInit<Self::Data<'bound>, Error> + 'bound {
+//!     pdev.enable_device_mem()?;
+//!     let region = Region::register_pci(pdev, 2, RegionConfig::new(c"vram"))?;
+//!     // A zero-filled dma-buf of the region, charged to this task's dmem cgroup.
+//!     let buf = region.allocate(SZ_1M, Placement::Scattered, FdFlags::RDWR)?;
+//!     Ok(VramData { region, buf })
+//! }
+//!
+//! fn unbind<'bound>(_pdev: &'bound pci::Device<Core<'_>>, this: Pin<&Self::Data<'bound>>) {
+//!     this.region.unregister();
+//! }
+//! ```
 
 use crate::{
     memory::{

@@ -12,8 +12,8 @@
 //! Self-import identity: each buffer has at most one object per DRM device, so importing a
 //! region's dma-buf into a device that already holds an object for it, from any file, gives back
 //! that object, as `drm_gem_prime_import()` does for a driver's own exports. The objects are kept
-//! in [`static@OBJECTS`], an rbtree keyed by the buffer's inode number and the device; an object leaves
-//! it when it is freed.
+//! in [`static@OBJECTS`], an rbtree keyed by the buffer's inode number and the device; an object
+//! leaves it when it is freed.
 
 use crate::{
     buffer::Buffer,

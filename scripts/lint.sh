@@ -63,6 +63,11 @@ nosafety=$(awk '
 [ -z "$nosafety" ] || fail "unsafe blocks without a // SAFETY: comment:
 $nosafety"
 
+# rustfmt does not wrap comments; checkpatch, on the series, wants them within 100 columns.
+long=$(awk 'length > 100 && /^[ \t]*\/\// { print FILENAME ":" FNR }' "${rs[@]}" /dev/null)
+[ -z "$long" ] || fail "Rust comments over 100 columns:
+$long"
+
 panics=$(grep -nE '\.unwrap\(\)|\.expect\(|panic!\(' "${rs[@]}" /dev/null | grep -vE '^[^:]+:[0-9]+:\s*//' || true)
 [ -z "$panics" ] || fail "unwrap/expect/panic in kernel Rust (return a Result):
 $panics"

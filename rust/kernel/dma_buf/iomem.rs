@@ -14,7 +14,6 @@
 use super::VmapAddr;
 use crate::{
     bindings,
-    error::to_result,
     io::{
         Io,
         IoSysMap,
@@ -23,14 +22,19 @@ use crate::{
         PhysAddr,
         Region, //
     },
-    page::{
-        Page,
-        PAGE_SHIFT,
-        PAGE_SIZE, //
-    },
+    page::PAGE_SIZE,
     prelude::*, //
 };
 use core::ptr::NonNull;
+// Only `IoVmap` maps pages, and only where `vmap_pfn()` is built.
+#[cfg(CONFIG_VMAP_PFN)]
+use crate::{
+    error::to_result,
+    page::{
+        Page,
+        PAGE_SHIFT, //
+    }, //
+};
 
 /// How the CPU caches mappings of device memory.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
