@@ -2,7 +2,8 @@
 
 //! `/sys/kernel/debug/devmem_heap/<region>/`: the state of a region.
 //!
-//! - `stats`: name, device, BAR and physical base, size, used, free, free and cleared already
+//! - `stats`: name, device, BAR and physical base, whether the region is live, its name in the
+//!   dmem cgroup controller, caching, chunk size, size, used, free, free and cleared already
 //!   (see [`crate::clearing`]), largest free block, live buffers, and allocation, free, failure
 //!   and refused-mapping counters, one `key: value` per line;
 //! - `buffers`: one line per live buffer: inode number of its file (as `fstat()` shows it),

@@ -20,7 +20,8 @@
 //! 2. [`region`]: a registered range, its allocator, and `RegionGuard`, the proof that it is
 //!    still there; withdrawal.
 //! 3. [`clearing`]: zero-filling, on the allocation path and in the background (the scrubber);
-//!    [`allocation`]: blocks of a region, cleared, in its ledger until dropped.
+//!    [`allocation`]: blocks of a region, charged to a dmem cgroup, cleared, and in the
+//!    region's ledger from export until dropped.
 //! 4. [`fault`]: user mappings of an allocation, filled in on demand.
 //! 5. [`buffer`]: an allocation exported as a dma-buf (attach, map, mmap, vmap, release), and
 //!    [`Region::allocate`].

@@ -248,7 +248,7 @@ static void test_withdrawal(int i)
 	int heap = open_heap(r->name, 0);
 	char dev[64] = "";
 	int ok = heap >= 0 && stat_str(r->name, "device", dev, sizeof(dev)) && !enter_cgroup(CG_A);
-	int a = -1, b = -1, again = -1, listed = 1, back = 0;
+	int a = -1, b = -1, again = -1, listed = -1, back = 0;
 	long long fresh = -1;
 
 	if (ok) {
@@ -273,7 +273,8 @@ static void test_withdrawal(int i)
 	}
 	ok = !enter_cgroup(CG) && ok;
 	ksft_test_result(ok, "%s: unbound while charged: %s dmem.capacity; bound again %s, %lld\n",
-			 r->name, listed ? "still in" : "out of", back ? "ok" : "failed", fresh);
+			 r->name, listed < 0 ? "not unbound:" : listed ? "still in" : "out of",
+			 back ? "ok" : "failed", fresh);
 	close(heap);
 }
 
