@@ -7,8 +7,17 @@
 # the uAPI headers, the component once more in a minimal configuration, the
 # kernel crate's rustdoc, and the host-built guest test programs. Incremental: only
 # what changed is rebuilt. Prints the build directory.
+#
+# kernel.sh bench: make bench's kernel, in a build directory of its own. It is
+# the test kernel without the debugging that costs every lock, sleep and slab
+# allocation (lockdep and the lock debugging it selects, might_sleep's checks,
+# kmemleak), which a benchmark would otherwise mostly measure; bzImage,
+# modules, headers and the guest programs only.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
+
+flavour=${1:-test}
+case "$flavour" in test | bench) ;; *) die "usage: kernel.sh [bench]" ;; esac
 
 "$DEVMEM_TOP/scripts/bootstrap.sh"
 
@@ -17,11 +26,14 @@ id=default
 [ -z "${KDIR:-}" ] || id=kdir-$(echo -n "$ksrc" | sha1sum | cut -c1-12)
 build=$DEVMEM_CACHE/build
 [ "$id" = default ] || build=$DEVMEM_CACHE/build-$id
+[ "$flavour" = test ] || build=$build-$flavour
 mkdir -p "$build"
 export LIBCLANG_PATH=${LIBCLANG_PATH:-/usr/lib/llvm-19/lib}
 # CLIPPY=1: every Rust object is linted as it is built; with CONFIG_WERROR a
 # clippy or compiler warning fails the build.
-kmake=(make -C "$ksrc" O="$build" LLVM=-19 CLIPPY=1 -j"$(nproc)")
+kmake=(make -C "$ksrc" O="$build" LLVM=-19 -j"$(nproc)")
+# The bench kernel's sources are the test kernel's: linted there.
+[ "$flavour" = bench ] || kmake+=(CLIPPY=1)
 
 # Overlay: project files into the tree, written only where they differ.
 changed=$(python3 "$DEVMEM_TOP/scripts/overlay.py" --repo "$DEVMEM_TOP" --tree "$ksrc" \
@@ -30,6 +42,10 @@ changed=$(python3 "$DEVMEM_TOP/scripts/overlay.py" --repo "$DEVMEM_TOP" --tree "
 
 # Config: regenerate when the fragment or any overlaid Kconfig changed.
 frag=$DEVMEM_TOP/scripts/devmem-heap.config
+if [ "$flavour" = bench ]; then
+	grep -vE '^CONFIG_(PROVE_LOCKING|DEBUG_ATOMIC_SLEEP|DEBUG_KMEMLEAK)=' "$frag" >"$build/devmem-heap.config"
+	frag=$build/devmem-heap.config
+fi
 sum=$( (cat "$frag"; find "$ksrc/drivers/dma-buf" -name Kconfig -print0 | sort -z | xargs -0 cat) | sha1sum | cut -c1-40)
 if [ ! -f "$build/.config" ] || [ "$(cat "$build/.devmem-config-sum" 2>/dev/null)" != "$sum" ]; then
 	step "configuring: allnoconfig + $(basename "$frag"), olddefconfig"
@@ -53,6 +69,7 @@ step "building the kernel (bzImage, modules, headers) in $build"
 "${kmake[@]}" -s bzImage modules headers
 done_step
 
+if [ "$flavour" = test ]; then
 # The component must also build, warning-free, without its options that the
 # test kernel turns on: no KUnit suite, no test importer and no PCI
 # peer-to-peer DMA. Only its
@@ -79,6 +96,7 @@ step "rustdoc of the devmem_heap crate"
 python3 "$DEVMEM_TOP/scripts/rustdoc-crate.py" "$build" \
 	drivers/dma-buf/devmem/devmem_heap/devmem_heap.o "$build/Documentation/output/rust/devmem_heap"
 done_step
+fi
 
 # Guest test programs, built on the host against the fresh uAPI headers.
 tests=$build/devmem-tests

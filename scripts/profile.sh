@@ -9,14 +9,20 @@
 # traces are kept in runs/profile/results/. Tracing slows every traced function
 # down: the shares are what to compare, not the times.
 #
-# Like make bench, it boots with kmemleak and lockdep's proving off;
-# PROFILE_DEBUG=1 leaves them on.
+# Like make bench, it runs the kernel without debugging (scripts/kernel.sh
+# bench); PROFILE_KERNEL=test runs make check's, booted with kmemleak and
+# lockdep's proving off, and PROFILE_DEBUG=1 then leaves them on.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-debug_off="kmemleak=off lockdep.prove_locking=0"
-[ "${PROFILE_DEBUG:-0}" = 0 ] || debug_off=
+kernel=${PROFILE_KERNEL:-bench}
+case "$kernel" in test | bench) ;; *) die "PROFILE_KERNEL is bench or test" ;; esac
+debug_off=
+if [ "$kernel" = test ] && [ "${PROFILE_DEBUG:-0}" = 0 ]; then
+	debug_off="kmemleak=off lockdep.prove_locking=0"
+fi
 prepare_vm
+[ "$kernel" = test ] || DEVMEM_BUILD=$("$DEVMEM_TOP/scripts/kernel.sh" bench)
 # shellcheck disable=SC2086 # $debug_off is words or nothing
 "$DEVMEM_TOP/scripts/vm.sh" profile kunit.enable=0 $debug_off >/dev/null
 run=$DEVMEM_CACHE/runs/profile

@@ -36,7 +36,9 @@ run=$DEVMEM_CACHE/runs/$plan
 # memory backend id, backing file in the run directory, size. QEMU's command
 # line and the hotplug agent, which re-creates a device as it was at boot,
 # both take them from here.
-# DEVMEM_IVSHMEM0_SIZE sizes the first one (make bench: 1G).
+# DEVMEM_IVSHMEM0_SIZE sizes the first one (make bench: 1G). With
+# DEVMEM_IVSHMEM_DIR set, the backing files are made there (make bench: a
+# tmpfs) and linked from the run directory, where everything reads them.
 ivshmem_devices=(
 	"ivshmem0 sw0p0 vram0 ivshmem0.img ${DEVMEM_IVSHMEM0_SIZE:-64M}"
 	"ivshmem1 sw0p2 vram1 ivshmem1.img 128M"
@@ -96,6 +98,11 @@ qemu=(
 agent=("$DEVMEM_TOP/scripts/hotplug-agent.py" "$run")
 for dev in "${ivshmem_devices[@]}"; do
 	read -r id bus memdev file size <<<"$dev"
+	if [ -n "${DEVMEM_IVSHMEM_DIR:-}" ]; then
+		mkdir -p "$DEVMEM_IVSHMEM_DIR"
+		rm -f "$DEVMEM_IVSHMEM_DIR/$plan-$file"
+		ln -s "$DEVMEM_IVSHMEM_DIR/$plan-$file" "$run/$file"
+	fi
 	truncate -s "$size" "$run/$file"
 	qemu+=(
 		-object "memory-backend-file,id=$memdev,share=on,mem-path=$run/$file,size=$size"
