@@ -1,12 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Allocations: blocks of a region, cleared, and in its ledger from export for as long as they
-//! live.
+//! Allocations: blocks of a region, cleared, and counted live in the region for as long as they
+//! exist.
 //!
-//! An [`Allocation`] owns its blocks: dropping it takes it out of the region's ledger and gives
-//! the blocks back to the allocator, dirty, for the scrubber to clear (see [`crate::clearing`]).
-//! The buffer exported for it, and its user mappings, hold it; the buffer enters it in the
-//! ledger once it is exported.
+//! An [`Allocation`] owns its blocks: dropping it gives them back to the allocator, dirty, for
+//! the scrubber to clear (see [`crate::clearing`]), and then counts it freed. The buffer
+//! exported for it, and its user mappings, hold it.
 
 use crate::{
     clearing::clear_dirty,
@@ -15,7 +14,10 @@ use crate::{
         Ranges,
         Run, //
     },
-    region::Region, //
+    region::{
+        Region,
+        RegionGuard, //
+    },
 };
 use kernel::{
     cgroup::dmem,
@@ -34,42 +36,53 @@ use kernel::{
 /// # Invariants
 ///
 /// `blocks` are blocks of `region`'s allocator covering at least `size` bytes, laid out as
-/// `ranges`, zero-filled when the allocation was made. Once the buffer is exported, the ledger
-/// of the region may hold a record `id` of it, which points to `ranges`: dropping the
-/// allocation takes the record out first.
-#[pin_data(PinnedDrop)]
+/// `ranges`, zero-filled when the allocation was made.
+#[pin_data]
 pub(crate) struct Allocation {
     #[pin]
     blocks: AllocatedBlocks,
     ranges: Ranges,
     size: usize,
     placement: Placement,
-    id: u64,
     // Fields drop in the order they are declared: the blocks are free when these go.
     /// The blocks charged to the allocating task's dmem cgroup.
     _charge: dmem::Charge,
-    region: FreedTo,
+    region: LiveIn,
 }
 
-/// The region an allocation is from, whose scrubber is asked to look for dirty memory when
-/// this is dropped: after the allocation's blocks, which then are free and dirty.
-struct FreedTo(Arc<Region>);
+/// The region an allocation is from, which counts it live while this exists. Dropped after the
+/// allocation's blocks, which then are free and dirty, it counts the allocation freed and asks
+/// the region's scrubber to look for dirty memory.
+struct LiveIn(Arc<Region>);
 
-impl Drop for FreedTo {
+impl LiveIn {
+    fn new(region: &Arc<Region>) -> Self {
+        region.counters().allocated();
+        Self(region.clone())
+    }
+}
+
+impl Drop for LiveIn {
     fn drop(&mut self) {
+        self.0.counters().freed();
         self.0.scrub_soon();
     }
 }
 
 impl Allocation {
-    /// Allocates `len` bytes (rounded up to the page size) of `region` laid out as `placement`,
-    /// and zero-fills them.
+    /// Allocates `len` bytes (rounded up to the page size) of `region`, entered as `guard`,
+    /// laid out as `placement`, and zero-fills them.
     ///
-    /// Returns [`EINVAL`] for a length of zero or larger than the region, [`ENODEV`] if the
-    /// region is withdrawn, [`ENOMEM`] if the region cannot hold the buffer now (for a
-    /// contiguous buffer: no free range is large enough) or the blocks would take the task's
-    /// dmem cgroup over its limit, and [`EINTR`] if the task is killed while clearing.
-    pub(crate) fn new(region: &Arc<Region>, len: usize, placement: Placement) -> Result<Arc<Self>> {
+    /// Returns [`EINVAL`] for a length of zero or larger than the region, [`ENOMEM`] if the
+    /// region cannot hold the buffer now (for a contiguous buffer: no free range is large
+    /// enough) or the blocks would take the task's dmem cgroup over its limit, [`EINTR`] if the
+    /// task is killed while clearing, and [`ENODEV`] if the region is withdrawn meanwhile.
+    pub(crate) fn new(
+        guard: &RegionGuard<'_>,
+        region: &Arc<Region>,
+        len: usize,
+        placement: Placement,
+    ) -> Result<Arc<Self>> {
         let buddy = region.buddy();
         let chunk = buddy.chunk_size();
         let len = kernel::page::page_align(len).ok_or(EINVAL)?;
@@ -79,8 +92,6 @@ impl Allocation {
         let alloc_len = len
             .checked_next_multiple_of(chunk.as_usize())
             .ok_or(EINVAL)?;
-        let id = region.new_buffer_id();
-
         // Cleared blocks first: only those that come out dirty are cleared here.
         let flags = match placement {
             Placement::Scattered => GpuBuddyAllocFlags::from(GpuBuddyAllocFlag::Clear),
@@ -90,7 +101,7 @@ impl Allocation {
             Arc::pin_init(
                 try_pin_init!(Self {
                     // Charged first: a cgroup over its limit does not take blocks from others.
-                    _charge: region.enter()?.charge(alloc_len)?,
+                    _charge: guard.charge(alloc_len)?,
                     blocks <- buddy.alloc_blocks(
                         GpuBuddyAllocMode::Simple,
                         alloc_len as u64,
@@ -100,7 +111,6 @@ impl Allocation {
                     ranges: Ranges::of_blocks(&blocks)?,
                     size: len,
                     placement,
-                    id,
                     // Every buffer handed out is zero-filled: no byte of a previous owner is
                     // ever visible. Dirty blocks here mean dirty free memory, perhaps of blocks
                     // merged in the allocator since the scrubber last looked: have it look
@@ -110,7 +120,7 @@ impl Allocation {
                             region.scrub_soon();
                         }
                     },
-                    region: FreedTo(region.clone()),
+                    region: LiveIn::new(region),
                 }? Error),
                 GFP_KERNEL,
             )
@@ -147,22 +157,8 @@ impl Allocation {
         &self.ranges
     }
 
-    /// Returns the allocation's key in the region's ledger.
-    pub(crate) fn id(&self) -> u64 {
-        self.id
-    }
-
     /// Returns where byte `offset` of the buffer lies in the region, or `None` past its end.
     pub(crate) fn locate(&self, offset: usize) -> Option<Run> {
         self.ranges.locate(self.size, offset)
-    }
-}
-
-#[pinned_drop]
-impl PinnedDrop for Allocation {
-    fn drop(self: Pin<&mut Self>) {
-        // Out of the ledger before `ranges`, which its record points to, go; the blocks go
-        // back to the allocator dirty right after, and then the scrubber is asked to look.
-        self.region().lock_ledger().leave(self.id);
     }
 }

@@ -59,7 +59,7 @@ use kernel::{
 };
 
 /// The exporter's data of a buffer.
-#[pin_data(PinnedDrop)]
+#[pin_data]
 pub(crate) struct Buffer {
     allocation: Arc<Allocation>,
     #[pin]
@@ -79,6 +79,11 @@ struct Mappings {
 }
 
 impl Buffer {
+    /// Returns the buffer's allocation.
+    pub(crate) fn allocation(&self) -> &Allocation {
+        &self.allocation
+    }
+
     /// Points the buffer's kernel mapping, if an importer holds one, at a page of system memory.
     ///
     /// Returns the error of the redirection: the mapping then still reaches the device memory.
@@ -127,7 +132,7 @@ impl Region {
         let result = self.export_new(len, placement, flags);
         if let Err(e) = &result {
             if *e != EINVAL {
-                self.lock_ledger().failures += 1;
+                self.counters().failed();
             }
         }
         result
@@ -139,7 +144,11 @@ impl Region {
         placement: Placement,
         flags: FdFlags,
     ) -> Result<ARef<Exported<Buffer>>> {
-        let allocation = Allocation::new(self, len, placement)?;
+        // Held until the buffer is in the dma-buf core's list, where withdrawal finds it: a
+        // withdrawal that began earlier fails the allocation, one that begins later waits for
+        // the guard and then revokes the buffer with the others.
+        let guard = self.enter()?;
+        let allocation = Allocation::new(&guard, self, len, placement)?;
         let size = allocation.size();
         let name = self.heap_names().of(placement);
         let buf = Exported::new(
@@ -155,58 +164,25 @@ impl Region {
             flags,
             name,
         )?;
-        // The buffer is handed out only if the region is still live once withdrawal can find
-        // it: a withdrawal that began earlier fails the allocation, one that begins later
-        // waits for the guard and then revokes the buffer with the others.
-        let guard = self.enter()?;
-        let allocation = &buf.data().allocation;
-        // SAFETY: The ranges are the allocation's, which leaves the ledger when it is dropped;
-        // the buffer's data owns the allocation, and tells the ledger when it is dropped.
-        unsafe {
-            self.lock_ledger().enter(
-                allocation.id(),
-                allocation.size(),
-                allocation.placement(),
-                allocation.ranges(),
-                &buf,
-            )?
-        };
         drop(guard);
         Ok(buf)
     }
 }
 
 impl Region {
-    /// Returns a reference to the oldest live buffer of the region entered after the buffer
-    /// `after` (the oldest of all for `None`), with its key, skipping those whose file is
-    /// already being released. Drop it without the ledger's lock held: the last reference
-    /// releases the buffer, which takes the lock.
+    /// Calls `f` with each buffer of the region whose file is not on its way to release, newest
+    /// first, holding a reference to it but no lock.
     ///
-    /// Walking the buffers this way needs no memory, so withdrawal cannot fail to reach one.
-    pub(crate) fn next_live_buffer(
-        &self,
-        after: Option<u64>,
-    ) -> Option<(u64, ARef<Exported<Buffer>>)> {
-        self.lock_ledger().find_exported_after(after, |id, buf| {
-            // SAFETY: The ledger records only the buffers `export_new` exports, as
-            // `Exported<Buffer>`; each stays allocated while it is in the ledger, whose lock is
-            // held.
-            let buf = unsafe { Exported::<Buffer>::try_get(buf.cast()) }?;
-            Some((id, buf))
-        })
-    }
-}
-
-#[pinned_drop]
-impl PinnedDrop for Buffer {
-    fn drop(self: Pin<&mut Self>) {
-        // The `struct dma_buf` is freed right after this, its `release` callback; the blocks
-        // go when the allocation does, which user mappings may still hold.
-        let allocation = &self.allocation;
-        allocation
-            .region()
-            .lock_ledger()
-            .unexported(allocation.id());
+    /// The region keeps no list of its own: this walks the dma-buf core's list of every buffer
+    /// of the system, which needs no memory, so withdrawal cannot fail to reach a buffer.
+    pub(crate) fn for_each_buffer(&self, mut f: impl FnMut(&Exported<Buffer>)) {
+        for buf in DmaBuf::all() {
+            if let Some(buf) = Exported::<Buffer>::from_dma_buf(&buf) {
+                if core::ptr::eq(&**buf.data().allocation.region(), self) {
+                    f(buf);
+                }
+            }
+        }
     }
 }
 

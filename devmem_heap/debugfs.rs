@@ -6,14 +6,18 @@
 //!   dmem cgroup controller, caching, chunk size, size, used, free, free and cleared already
 //!   (see [`crate::clearing`]), largest free block, live buffers, and allocation, free, failure
 //!   and refused-mapping counters, one `key: value` per line;
-//! - `buffers`: one line per live buffer: inode number of its file (as `fstat()` shows it),
-//!   size, placement, then the `offset+length` ranges of the region it occupies, in buffer
-//!   order.
+//! - `buffers`: one line per buffer whose file is open, newest first: inode number of its file
+//!   (as `fstat()` shows it), size, placement, then the `offset+length` ranges of the region it
+//!   occupies, in buffer order.
 
-use crate::region::Region;
+use crate::{
+    buffer::Buffer,
+    region::Region, //
+};
 use core::fmt;
 use kernel::{
     debugfs::ScopedDir,
+    dma_buf::Exported,
     sync::Arc, //
 };
 
@@ -47,27 +51,35 @@ fn stats(region: &Region, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     writeln!(f, "free: {free}")?;
     writeln!(f, "cleared: {}", region.cleared_bytes())?;
     writeln!(f, "largest_free_block: {}", region.largest_free_block())?;
-    let ledger = region.lock_ledger();
-    writeln!(f, "live_buffers: {}", ledger.len())?;
-    writeln!(f, "allocs: {}", ledger.allocs)?;
-    writeln!(f, "frees: {}", ledger.frees)?;
-    writeln!(f, "failures: {}", ledger.failures)?;
-    writeln!(f, "refused_maps: {}", ledger.refused_maps)
+    let counters = region.counters();
+    writeln!(f, "live_buffers: {}", counters.live())?;
+    writeln!(f, "allocs: {}", counters.allocs())?;
+    writeln!(f, "frees: {}", counters.frees())?;
+    writeln!(f, "failures: {}", counters.failures())?;
+    writeln!(f, "refused_maps: {}", counters.refused_maps())
 }
 
 fn buffers(region: &Region, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    for record in region.lock_ledger().buffers() {
-        write!(
-            f,
-            "{} {} {}",
-            record.ino,
-            record.size,
-            record.placement.as_str()
-        )?;
-        for &(offset, len) in record.ranges().as_slice() {
-            write!(f, " {offset:#x}+{len:#x}")?;
+    let mut result = Ok(());
+    region.for_each_buffer(|buf| {
+        if result.is_ok() {
+            result = write_buffer(buf, f);
         }
-        writeln!(f)?;
+    });
+    result
+}
+
+fn write_buffer(buf: &Exported<Buffer>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let allocation = buf.data().get_ref().allocation();
+    write!(
+        f,
+        "{} {} {}",
+        buf.ino(),
+        allocation.size(),
+        allocation.placement().as_str()
+    )?;
+    for &(offset, len) in allocation.ranges().as_slice() {
+        write!(f, " {offset:#x}+{len:#x}")?;
     }
-    Ok(())
+    writeln!(f)
 }

@@ -14,17 +14,17 @@
 //! The files depend on each other in this order only, each on the ones before it:
 //!
 //! 1. [`layout`]: a buffer's placement and the ranges of the region it occupies;
-//!    [`memory`]: the memory behind a region ([`memory::DeviceMemory`]); [`ledger`]: a
-//!    region's live buffers and counters; [`p2p`]: who gets a DMA mapping, and which;
+//!    [`memory`]: the memory behind a region ([`memory::DeviceMemory`]); [`counters`]: a
+//!    region's live allocations and statistics; [`p2p`]: who gets a DMA mapping, and which;
 //!    [`ratelimit`]: the refusal log's limit.
 //! 2. [`region`]: a registered range, its allocator, and `RegionGuard`, the proof that it is
 //!    still there; withdrawal.
 //! 3. [`clearing`]: zero-filling, on the allocation path and in the background (the scrubber);
-//!    [`allocation`]: blocks of a region, charged to a dmem cgroup, cleared, and in the
-//!    region's ledger from export until dropped.
+//!    [`allocation`]: blocks of a region, charged to a dmem cgroup, cleared, and counted live
+//!    until dropped.
 //! 4. [`fault`]: user mappings of an allocation, filled in on demand.
-//! 5. [`buffer`]: an allocation exported as a dma-buf (attach, map, mmap, vmap, release), and
-//!    [`Region::allocate`].
+//! 5. [`buffer`]: an allocation exported as a dma-buf (attach, map, mmap, vmap, release),
+//!    [`Region::allocate`], and the walk of a region's buffers in the dma-buf core's list.
 //! 6. [`revoke`]: what withdrawal does to each live buffer; [`heap`]: the backend of a heap
 //!    node, allocating buffers.
 //! 7. [`debugfs`]: a region's state; [`registry`]: heap nodes by name, which outlive regions.
@@ -44,8 +44,9 @@
 //!    take kernel mappings off the memory (importers' `invalidate_mappings` runs under 1 and
 //!    4, so it must take neither these nor 2–3);
 //! 5. a buffer's `mappings`: its kernel mapping and the count of its DMA tables;
-//! 6. a region's `ledger`; revocation takes a reference to one live buffer at a time under
-//!    it, and revokes it after dropping it (zapping user mappings takes the dma-buf file's
+//! 6. the dma-buf core's list of every buffer (`dmabuf_list_mutex`), held by each step of a walk
+//!    of a region's buffers; revocation takes a reference to one buffer at a time under it,
+//!    and revokes it after dropping it (zapping user mappings takes the dma-buf file's
 //!    `i_mmap_rwsem`);
 //! 7. a region's `scrubbing`, held by the scrubber while it holds a block and by an allocation
 //!    that found the region full;
@@ -64,11 +65,11 @@ mod allocation;
 mod buffer;
 mod capi;
 mod clearing;
+mod counters;
 mod debugfs;
 mod fault;
 mod heap;
 mod layout;
-mod ledger;
 mod memory;
 mod p2p;
 mod ratelimit;

@@ -19,8 +19,8 @@
 //! [`crate::registration`], in-kernel allocation ([`Region::allocate`]) in [`crate::buffer`].
 
 use crate::{
+    counters::Counters,
     layout::Placement,
-    ledger::Ledger,
     memory::{
         Caching,
         DeviceMemory, //
@@ -127,13 +127,10 @@ pub struct Region {
     srcu: Srcu,
     /// Cleared once, by withdrawal, under `withdrawal`; read inside SRCU read-side sections.
     live: Atomic<bool>,
-    /// The key of the next allocation in the ledger.
-    next_id: Atomic<u64>,
     /// Held for the whole of a withdrawal, so that a second one waits for the first.
     #[pin]
     withdrawal: Mutex<()>,
-    #[pin]
-    ledger: Mutex<Ledger>,
+    counters: Counters,
     #[pin]
     refusal_log: RateLimit,
     /// Held by the scrubber while it holds a block (see [`crate::clearing`]).
@@ -249,9 +246,8 @@ impl Region {
                 caching: config.caching,
                 srcu <- new_srcu!("devmem_heap_region"),
                 live: Atomic::new(true),
-                next_id: Atomic::new(0),
                 withdrawal <- new_mutex!(()),
-                ledger <- new_mutex!(Ledger::new()),
+                counters: Counters::new(),
                 refusal_log <- RateLimit::new(Delta::from_secs(1)),
                 scrubbing <- new_mutex!(()),
                 scrub_work <- new_delayed_work!("Region::scrub_work"),
@@ -284,9 +280,9 @@ impl Region {
         Some(withdrawal)
     }
 
-    /// Returns whether buffers exported from the region are still alive.
+    /// Returns whether allocations of the region are still alive.
     pub(crate) fn has_live_buffers(&self) -> bool {
-        !self.ledger.lock().is_empty()
+        self.counters.live() > 0
     }
 
     /// Enters the region: returns a proof that it is live, or [`ENODEV`].
@@ -305,11 +301,6 @@ impl Region {
     /// Returns whether the region is registered.
     pub fn is_live(&self) -> bool {
         self.live.load(Relaxed)
-    }
-
-    /// Returns a key for a new allocation in the ledger, never returned before.
-    pub(crate) fn new_buffer_id(&self) -> u64 {
-        self.next_id.fetch_add(1, Relaxed)
     }
 
     /// Returns the name of the region in the dmem cgroup controller's files:
@@ -392,20 +383,20 @@ impl Region {
         self.scrubbing.lock()
     }
 
-    /// Locks the region's ledger: its live buffers and counters.
-    pub(crate) fn lock_ledger(&self) -> MutexGuard<'_, Ledger> {
-        self.ledger.lock()
+    /// Returns the region's counters.
+    pub(crate) fn counters(&self) -> &Counters {
+        &self.counters
     }
 
     /// Returns how many DMA mappings were refused to importers.
     pub fn refused_maps(&self) -> u64 {
-        self.ledger.lock().refused_maps
+        self.counters.refused_maps()
     }
 
     /// Counts a DMA mapping refused to the importer `importer`, and logs why, at most once a
     /// second.
     pub(crate) fn note_refused_map(&self, importer: &Device, why: &str) {
-        self.ledger.lock().refused_maps += 1;
+        self.counters.refused_map();
         if self.refusal_log.allow() {
             dev_warn!(
                 self.dev,

@@ -33,7 +33,6 @@ use crate::{
 use kernel::{
     dma_buf::Exported,
     prelude::*,
-    sync::aref::ARef,
     time::{
         delay::fsleep,
         Delta,
@@ -63,21 +62,6 @@ pub(crate) struct Revoked {
     pub(crate) slowest: Delta,
 }
 
-/// Calls `f` for each live buffer of `region`, oldest first, without holding the ledger's lock.
-fn for_each_live(region: &Region, mut f: impl FnMut(&Exported<Buffer>)) {
-    let mut after = None;
-    loop {
-        // The ledger's lock goes at the end of the statement: the last reference to a buffer,
-        // dropped below, releases it, which takes the lock.
-        let next: Option<(u64, ARef<Exported<Buffer>>)> = region.next_live_buffer(after);
-        let Some((id, buf)) = next else {
-            break;
-        };
-        after = Some(id);
-        f(&buf);
-    }
-}
-
 /// Revokes every live buffer of `region`, which must be withdrawn.
 pub(crate) fn revoke_buffers(region: &Region) -> Revoked {
     let start = Instant::<Monotonic>::now();
@@ -87,12 +71,12 @@ pub(crate) fn revoke_buffers(region: &Region) -> Revoked {
         total: Delta::ZERO,
         slowest: Delta::ZERO,
     };
-    for_each_live(region, |buf| buf.lock_resv().invalidate_mappings());
+    region.for_each_buffer(|buf| buf.lock_resv().invalidate_mappings());
     let deadlines = Deadlines {
         fences: start + FENCE_TIMEOUT,
         tables: start + FENCE_TIMEOUT + FENCE_TIMEOUT,
     };
-    for_each_live(region, |buf| {
+    region.for_each_buffer(|buf| {
         let began = Instant::<Monotonic>::now();
         if !revoke(region, buf, &deadlines) {
             revoked.unclean += 1;

@@ -155,16 +155,22 @@ impl DeviceMemory for SystemMemory {
     }
 }
 
-/// Calls `f` with where `buf`, a buffer of `region`, lies in the region, as its ledger says,
-/// under the ledger's lock.
+/// Calls `f` with where `buf`, a buffer of `region`, lies in the region; [`ENOENT`] if it is not
+/// one.
 fn with_ranges<R>(
     region: &Region,
     buf: &DmaBuf,
     f: impl FnOnce(&Ranges) -> Result<R>,
 ) -> Result<R> {
-    let ledger = region.lock_ledger();
-    let record = ledger.buffers().find(|r| r.ino == buf.ino());
-    f(record.ok_or(ENOENT)?.ranges())
+    let allocation = Exported::<Buffer>::from_dma_buf(buf)
+        .ok_or(ENOENT)?
+        .data()
+        .get_ref()
+        .allocation();
+    if !core::ptr::eq(&**allocation.region(), region) {
+        return Err(ENOENT);
+    }
+    f(allocation.ranges())
 }
 
 /// Copies `out.len()` bytes at `offset` of `buf`, a buffer of `region`, out of `mem`, the

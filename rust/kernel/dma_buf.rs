@@ -277,31 +277,6 @@ impl DmaBuf {
         unsafe { bindings::unmap_mapping_range((*(*self.as_raw()).file).f_mapping, 0, 0, 1) };
     }
 
-    /// Takes a reference to the buffer at `buf`, unless its file is already being released.
-    ///
-    /// An exporter that keeps a list of its live buffers without holding references (so that
-    /// they can go away) uses it to reach them, for example to revoke their memory: a buffer on
-    /// its way to release is skipped.
-    ///
-    /// # Safety
-    ///
-    /// `buf` must point to a `struct dma_buf` made by `dma_buf_export()` that stays allocated for
-    /// the duration of the call, for example because its exporter's `release` callback, which
-    /// runs before it is freed, removes it from the list under a lock the caller holds. Its file
-    /// may have no reference left.
-    pub unsafe fn try_get(buf: NonNull<Self>) -> Option<ARef<Self>> {
-        // SAFETY: The buffer is allocated by the safety requirements, and its `file` is set at
-        // export and never changes. `get_file_active()` takes a reference only if the file's
-        // count is not zero, dealing with the file's `SLAB_TYPESAFE_BY_RCU` reuse itself.
-        let file = unsafe { bindings::get_file_active(&raw mut (*(*buf.as_ptr()).as_raw()).file) };
-        if file.is_null() {
-            return None;
-        }
-        // SAFETY: A reference on the buffer's file is a reference on the buffer, as
-        // `get_dma_buf()` takes it; it is ours now.
-        Some(unsafe { ARef::from_raw(buf) })
-    }
-
     /// Returns whether the buffer's file was opened for writing (`O_WRONLY` or `O_RDWR`).
     pub fn is_writable(&self) -> bool {
         // SAFETY: The buffer's file lives as long as the buffer; its access mode is set when the
@@ -329,6 +304,72 @@ impl DmaBuf {
     pub fn end_cpu_access(&self, dir: DataDirection) -> Result {
         // SAFETY: `self` is a valid dma-buf.
         to_result(unsafe { bindings::dma_buf_end_cpu_access(self.as_raw(), dir.into()) })
+    }
+}
+
+/// Every dma-buf of the system whose file is not on its way to release, newest first: what
+/// `/sys/kernel/debug/dma_buf/bufinfo` lists. Made by [`DmaBuf::all`].
+///
+/// Each step takes the dma-buf core's list lock (`dma_buf_iter_next()`) and holds a reference
+/// to the buffer it stands on, so that the buffer stays in the list; a buffer exported or
+/// released meanwhile may or may not be seen. No lock is held between steps.
+///
+/// # Invariants
+///
+/// `at` is null, or a buffer of the core's list on which the iterator owns a reference.
+pub struct AllBuffers {
+    at: *mut bindings::dma_buf,
+    started: bool,
+}
+
+impl DmaBuf {
+    /// Returns an iterator over every dma-buf of the system whose file is not on its way to
+    /// release.
+    ///
+    /// An exporter uses it to reach the live buffers it exported without keeping a list of its
+    /// own, for example to revoke their memory: [`Exported::from_dma_buf`] tells its buffers
+    /// apart. Only for code built into the kernel: the walk is not exported to modules.
+    pub fn all() -> AllBuffers {
+        // INVARIANT: Null.
+        AllBuffers {
+            at: core::ptr::null_mut(),
+            started: false,
+        }
+    }
+}
+
+impl Iterator for AllBuffers {
+    type Item = ARef<DmaBuf>;
+
+    fn next(&mut self) -> Option<ARef<DmaBuf>> {
+        let next = if !self.started {
+            self.started = true;
+            // SAFETY: No precondition.
+            unsafe { bindings::dma_buf_iter_begin() }
+        } else if self.at.is_null() {
+            return None;
+        } else {
+            // SAFETY: By the type invariants `at` is in the list and its reference is ours,
+            // which this gives up.
+            unsafe { bindings::dma_buf_iter_next(self.at) }
+        };
+        // INVARIANT: `dma_buf_iter_begin()` and `dma_buf_iter_next()` return a buffer of the list
+        // with a reference taken for the caller, or null.
+        self.at = next;
+        let next = NonNull::new(next)?;
+        // SAFETY: `next` is a buffer on which the iterator holds a reference for the borrow.
+        let buf = unsafe { DmaBuf::from_raw(next.as_ptr()) };
+        // The caller's reference: the iterator gives its own up at the next step.
+        Some(buf.into())
+    }
+}
+
+impl Drop for AllBuffers {
+    fn drop(&mut self) {
+        if !self.at.is_null() {
+            // SAFETY: By the type invariants the reference is ours.
+            unsafe { bindings::dma_buf_put(self.at) };
+        }
     }
 }
 

@@ -544,20 +544,6 @@ impl<T: Exporter> Exported<T> {
         unsafe { <Pin<KBox<T>> as ForeignOwnable>::borrow((*self.as_raw()).priv_) }
     }
 
-    /// Takes a reference to the buffer at `buf`, unless its file is already being released.
-    /// See [`DmaBuf::try_get`].
-    ///
-    /// # Safety
-    ///
-    /// `buf` must point to a buffer exported by [`Exported::<T>::new`] that stays allocated for
-    /// the duration of the call; its file may have no reference left.
-    pub unsafe fn try_get(buf: NonNull<Self>) -> Option<ARef<Self>> {
-        // SAFETY: `Exported<T>` is a transparent `DmaBuf`; the rest is the caller's promise.
-        let buf = unsafe { DmaBuf::try_get(buf.cast())? };
-        // SAFETY: The buffer is `T`'s by the safety requirements; the reference moves over.
-        Some(unsafe { ARef::from_raw(ARef::into_raw(buf).cast()) })
-    }
-
     /// Converts the reference into one to a [`DmaBuf`].
     pub fn into_dma_buf(this: ARef<Self>) -> ARef<DmaBuf> {
         // SAFETY: `Exported<T>` is a transparent `DmaBuf`; the reference moves over.
