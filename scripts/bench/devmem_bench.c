@@ -3,15 +3,16 @@
  * make bench, in the guest: the devmem heaps against the system heap, side
  * by side in one boot. For each heap it measures
  *   - allocation of 4 KiB, 64 KiB, 1 MiB, 16 MiB and 64 MiB (median, p99);
- *   - mmap, a write to every page, munmap, of 1 MiB and 64 MiB;
+ *   - mmap, a write to every page, munmap, of 1 MiB and 64 MiB buffers
+ *     allocated beforehand;
  *   - dma_buf_vmap() of a 16 MiB buffer, through the test importer;
  *   - 4 KiB buffers kept alive, one after another, up to a count: the time
  *     of each, the first and last tenth compared, the slab memory they take,
  *     then closing them all;
  *   - allocation and release of 4 KiB buffers from every CPU at once.
- * Before each of these, on a devmem heap, it waits for the region's scrubber
- * to have cleared all free memory; after closing the live buffers it also
- * reports how long the scrubber took to clear what they freed.
+ * Before each of these, whatever the heap, it waits for every region's
+ * scrubber to have cleared all free memory; after closing the live buffers
+ * it also reports how long the scrubber took to clear what they freed.
  * Progress goes to stderr; results to stdout, one line each:
  *   result <metric> <heap> <value> <unit>
  * which the host (scripts/bench-report.py) turns into the table.
@@ -21,6 +22,7 @@
  * traces that with function_graph.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -100,28 +102,35 @@ static long long region_stat(const char *region, const char *key)
 	return value;
 }
 
+/* Whether every devmem-heap region has cleared all of its free memory. */
+static int all_clean(void)
+{
+	DIR *dir = opendir("/sys/kernel/debug/devmem_heap");
+	struct dirent *d;
+	int clean = 1;
+
+	while (dir && (d = readdir(dir)))
+		if (d->d_name[0] != '.' &&
+		    region_stat(d->d_name, "cleared") != region_stat(d->d_name, "free"))
+			clean = 0;
+	if (dir)
+		closedir(dir);
+	return clean;
+}
+
 /*
- * Waits up to 60 s for the scrubber of the region behind heap @name (none
- * for the system heap) to have cleared all of its free memory, so that one
- * measurement does not pay for the clearing another left behind. Returns
- * the milliseconds waited.
+ * Waits up to 60 s for the scrubbers of all regions to have cleared all of
+ * their free memory, so that no measurement, the system heap's included,
+ * runs next to clearing another left behind (or the clearing of a region
+ * that was just registered). Returns the milliseconds waited.
  */
-static double settle(const char *name)
+static double settle(void)
 {
 	double t0 = now_us();
-	char region[64];
 	int i;
 
-	if (!strcmp(name, "system"))
-		return 0;
-	snprintf(region, sizeof(region), "%s", name);
-	if (strstr(region, "-contiguous"))
-		*strstr(region, "-contiguous") = 0;
-	for (i = 0; i < 6000; i++) {
-		if (region_stat(region, "cleared") == region_stat(region, "free"))
-			break;
+	for (i = 0; i < 6000 && !all_clean(); i++)
 		usleep(10000);
-	}
 	return (now_us() - t0) / 1e3;
 }
 
@@ -156,39 +165,50 @@ static void bench_alloc(int heap, const char *name, unsigned long long len, int 
 	free(t);
 }
 
-/* mmap, one write to every page, munmap of a @len buffer, @n times. */
+/*
+ * mmap, one write to every page, munmap, of each of @n buffers of @len,
+ * all allocated first. Only the mappings are timed: the heaps' allocation
+ * and freeing, and a devmem region's clearing in the background of what
+ * was freed, are measured by the other rows, and would otherwise run next
+ * to the mappings of the buffers after them.
+ */
 static void bench_touch(int heap, const char *name, unsigned long long len, int n)
 {
 	double *t = calloc(n, sizeof(*t)), t0;
+	int *fds = calloc(n, sizeof(*fds));
 	char metric[64];
-	int i, fd;
+	int i, made;
 
-	for (i = 0; i < n; i++) {
-		unsigned char *p;
+	for (made = 0; made < n; made++) {
+		fds[made] = alloc(heap, len);
+		if (fds[made] < 0)
+			break;
+	}
+	settle();
+	for (i = 0; i < made; i++) {
 		unsigned long long off;
+		unsigned char *p;
 
-		fd = alloc(heap, len);
-		if (fd < 0) {
-			report("error", name, 1, "-");
-			free(t);
-			return;
-		}
 		t0 = now_us();
-		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-		if (p == MAP_FAILED) {
-			report("error", name, 1, "-");
-			close(fd);
-			free(t);
-			return;
-		}
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fds[i], 0);
+		if (p == MAP_FAILED)
+			break;
 		for (off = 0; off < len; off += 4096)
 			p[off] = 1;
 		munmap(p, len);
 		t[i] = now_us() - t0;
-		close(fd);
 	}
-	snprintf(metric, sizeof(metric), "touch-%lluk", len / KIB);
-	report(metric, name, quantile(t, n, 0.5), "us");
+	if (i < n) {
+		fprintf(stderr, "# %s: touch %llu bytes: stopped at %d: %s\n", name, len, i,
+			strerror(made < n ? -fds[made] : errno));
+		report("error", name, 1, "-");
+	} else {
+		snprintf(metric, sizeof(metric), "touch-%lluk", len / KIB);
+		report(metric, name, quantile(t, n, 0.5), "us");
+	}
+	for (i = 0; i < made; i++)
+		close(fds[i]);
+	free(fds);
 	free(t);
 }
 
@@ -279,7 +299,7 @@ static void bench_scale(int heap, const char *name, int max)
 		close(fds[i]);
 	report("scale-close", name, (now_us() - t0) / 1e3, "ms");
 	if (strcmp(name, "system"))
-		report("scale-scrub", name, settle(name), "ms");
+		report("scale-scrub", name, settle(), "ms");
 	free(fds);
 	free(t);
 }
@@ -386,22 +406,22 @@ int main(int argc, char **argv)
 		}
 		fprintf(stderr, "# %s: allocation\n", heaps[h]);
 		for (s = 0; s < ARRAY_SIZE(sizes); s++) {
-			settle(heaps[h]);
-			bench_alloc(heap, heaps[h], sizes[s], sizes[s] >= 16 * MIB ? 10 : 200);
+			settle();
+			bench_alloc(heap, heaps[h], sizes[s], sizes[s] >= 16 * MIB ? 10 : 2000);
 		}
 		fprintf(stderr, "# %s: mmap and touch\n", heaps[h]);
-		settle(heaps[h]);
-		bench_touch(heap, heaps[h], MIB, 20);
-		settle(heaps[h]);
+		settle();
+		bench_touch(heap, heaps[h], MIB, 200);
+		settle();
 		bench_touch(heap, heaps[h], 64 * MIB, 5);
 		fprintf(stderr, "# %s: vmap\n", heaps[h]);
-		settle(heaps[h]);
+		settle();
 		bench_vmap(heap, heaps[h], 20);
 		fprintf(stderr, "# %s: parallel allocation\n", heaps[h]);
-		settle(heaps[h]);
+		settle();
 		bench_parallel(heap, heaps[h]);
 		fprintf(stderr, "# %s: %d live 4 KiB buffers\n", heaps[h], scale_max);
-		settle(heaps[h]);
+		settle();
 		bench_scale(heap, heaps[h], scale_max);
 		close(heap);
 	}
