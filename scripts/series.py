@@ -58,7 +58,11 @@ attach, map_dma_buf with the table type of the exporter's choice, mmap,
 vmap, release), importers (static and dynamic attachments, with
 invalidate_mappings), reservation locks, and, for device memory, I/O
 memory kernel mappings that can be redirected (iomem) and DMA-only tables
-of a peer-to-peer provider's bus addresses (mmio). Add kernel::dma_heap:
+of a peer-to-peer provider's bus addresses (mmio), and a walk of the
+dma-buf core's list of every buffer (DmaBuf::all(), on
+dma_buf_iter_begin/next(), which are not exported: built-in code only)
+with which an exporter finds its own live buffers without a list of its
+own. Add kernel::dma_heap:
 a heap node in /dev/dma_heap whose backend a driver sets while it is
 bound.
 
@@ -88,13 +92,14 @@ BAR, DMA-only tables of bus addresses; everyone else is refused a DMA
 mapping with -EOPNOTSUPP. When the device is unbound the region is
 withdrawn and its buffers revoked: importers are told to unmap, fences
 are waited for, kernel mappings are pointed at system memory and user
-mappings are zapped. Each region is a region of the dmem cgroup
+mappings are zapped; a region keeps no list of its buffers, it finds them
+in the dma-buf core's. Each region is a region of the dmem cgroup
 controller, and every allocation is charged to its task's cgroup.""",
      ["0001"],
      ["Kconfig", "Makefile", "include/linux/devmem_heap.h"] + [
          "devmem_heap/" + f for f in (
-             "allocation.rs", "buffer.rs", "capi.h", "capi.rs", "clearing.rs", "debugfs.rs",
-             "devmem_heap.rs", "exports.c", "fault.rs", "heap.rs", "layout.rs", "ledger.rs",
+             "allocation.rs", "buffer.rs", "capi.h", "capi.rs", "clearing.rs", "counters.rs",
+             "debugfs.rs", "devmem_heap.rs", "exports.c", "fault.rs", "heap.rs", "layout.rs",
              "memory.rs", "p2p.rs", "ratelimit.rs", "region.rs", "registration.rs",
              "registry.rs", "revoke.rs")],
      ["DEVMEM_HEAP"]),
