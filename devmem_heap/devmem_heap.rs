@@ -39,15 +39,15 @@
 //!    the registry;
 //! 2. `registry::REGISTRY`;
 //! 3. the backend slot of a heap (`kernel::dma_heap::Heap`);
-//! 4. a buffer's reservation lock, taken by the dma-buf core around `map_dma_buf`, `vmap` and
+//! 4. the dma-buf core's list of every buffer (`dmabuf_list_mutex`), taken by `dma_buf_export()`
+//!    and by each step of a walk of a region's buffers, which holds a reference to one buffer at
+//!    a time and uses it outside the lock (revocation zaps user mappings, which takes the
+//!    dma-buf file's `i_mmap_rwsem`). The core's debugfs takes reservation locks under it;
+//! 5. a buffer's reservation lock, taken by the dma-buf core around `map_dma_buf`, `vmap` and
 //!    their inverses, and by revocation to invalidate importers' mappings, wait for fences and
 //!    take kernel mappings off the memory (importers' `invalidate_mappings` runs under 1 and
-//!    4, so it must take neither these nor 2–3);
-//! 5. a buffer's `mappings`: its kernel mapping and the count of its DMA tables;
-//! 6. the dma-buf core's list of every buffer (`dmabuf_list_mutex`), held by each step of a walk
-//!    of a region's buffers; revocation takes a reference to one buffer at a time under it,
-//!    and revokes it after dropping it (zapping user mappings takes the dma-buf file's
-//!    `i_mmap_rwsem`);
+//!    5, so it must take neither these nor 2–4);
+//! 6. a buffer's `mappings`: its kernel mapping and the count of its DMA tables;
 //! 7. a region's `scrubbing`, held by the scrubber while it holds a block and by an allocation
 //!    that found the region full;
 //! 8. the GPU buddy allocator's own lock.
