@@ -69,33 +69,34 @@ step "building the kernel (bzImage, modules, headers) in $build"
 "${kmake[@]}" -s bzImage modules headers
 done_step
 
+# Checks only the test kernel needs.
 if [ "$flavour" = test ]; then
-# The component must also build, warning-free, without its options that the
-# test kernel turns on: no KUnit suite, no test importer and no PCI
-# peer-to-peer DMA. Only its
-# directory is compiled, in a build directory of its own.
-alt=$build-minimal
-mkdir -p "$alt"
-if ! cmp -s "$build/.config" "$alt/.devmem-from-config"; then
-	cp "$build/.config" "$alt/.config"
-	"$ksrc/scripts/config" --file "$alt/.config" -d DEVMEM_HEAP_KUNIT_TEST -d DEVMEM_HEAP_VMAP_CHECK -d PCI_P2PDMA
-	make -C "$ksrc" O="$alt" LLVM=-19 -s olddefconfig >/dev/null
-	cp "$build/.config" "$alt/.devmem-from-config"
-fi
-step "building drivers/dma-buf/devmem/ without KUnit, vmap_check and P2PDMA in $alt"
-make -C "$ksrc" O="$alt" LLVM=-19 CLIPPY=1 -j"$(nproc)" -s drivers/dma-buf/devmem/
-done_step
+	# The component must also build, warning-free, without its options that the
+	# test kernel turns on: no KUnit suite, no test importer and no PCI
+	# peer-to-peer DMA. Only its
+	# directory is compiled, in a build directory of its own.
+	alt=$build-minimal
+	mkdir -p "$alt"
+	if ! cmp -s "$build/.config" "$alt/.devmem-from-config"; then
+		cp "$build/.config" "$alt/.config"
+		"$ksrc/scripts/config" --file "$alt/.config" -d DEVMEM_HEAP_KUNIT_TEST -d DEVMEM_HEAP_VMAP_CHECK -d PCI_P2PDMA
+		make -C "$ksrc" O="$alt" LLVM=-19 -s olddefconfig >/dev/null
+		cp "$build/.config" "$alt/.devmem-from-config"
+	fi
+	step "building drivers/dma-buf/devmem/ without KUnit, vmap_check and P2PDMA in $alt"
+	make -C "$ksrc" O="$alt" LLVM=-19 CLIPPY=1 -j"$(nproc)" -s drivers/dma-buf/devmem/
+	done_step
 
-# The kernel crate's documentation, the project's abstractions with it, must
-# build: rustdoc denies warnings such as broken intra-doc links.
-step "rustdoc of the kernel crate"
-"${kmake[@]}" -s rustdoc >/dev/null
-done_step
-# And the framework's own crate, with the flags it was compiled with.
-step "rustdoc of the devmem_heap crate"
-python3 "$DEVMEM_TOP/scripts/rustdoc-crate.py" "$build" \
-	drivers/dma-buf/devmem/devmem_heap/devmem_heap.o "$build/Documentation/output/rust/devmem_heap"
-done_step
+	# The kernel crate's documentation, the project's abstractions with it, must
+	# build: rustdoc denies warnings such as broken intra-doc links.
+	step "rustdoc of the kernel crate"
+	"${kmake[@]}" -s rustdoc >/dev/null
+	done_step
+	# And the framework's own crate, with the flags it was compiled with.
+	step "rustdoc of the devmem_heap crate"
+	python3 "$DEVMEM_TOP/scripts/rustdoc-crate.py" "$build" \
+		drivers/dma-buf/devmem/devmem_heap/devmem_heap.o "$build/Documentation/output/rust/devmem_heap"
+	done_step
 fi
 
 # Guest test programs, built on the host against the fresh uAPI headers.

@@ -305,6 +305,20 @@ impl DmaBuf {
         // SAFETY: `self` is a valid dma-buf.
         to_result(unsafe { bindings::dma_buf_end_cpu_access(self.as_raw(), dir.into()) })
     }
+
+    /// Returns an iterator over every dma-buf of the system whose file is not on its way to
+    /// release.
+    ///
+    /// An exporter uses it to reach the live buffers it exported without keeping a list of its
+    /// own, for example to revoke their memory: [`Exported::from_dma_buf`] tells its buffers
+    /// apart. Only for code built into the kernel: the walk is not exported to modules.
+    pub fn all() -> AllBuffers {
+        // INVARIANT: Null.
+        AllBuffers {
+            at: core::ptr::null_mut(),
+            started: false,
+        }
+    }
 }
 
 /// Every dma-buf of the system whose file is not on its way to release, newest first: what
@@ -320,22 +334,6 @@ impl DmaBuf {
 pub struct AllBuffers {
     at: *mut bindings::dma_buf,
     started: bool,
-}
-
-impl DmaBuf {
-    /// Returns an iterator over every dma-buf of the system whose file is not on its way to
-    /// release.
-    ///
-    /// An exporter uses it to reach the live buffers it exported without keeping a list of its
-    /// own, for example to revoke their memory: [`Exported::from_dma_buf`] tells its buffers
-    /// apart. Only for code built into the kernel: the walk is not exported to modules.
-    pub fn all() -> AllBuffers {
-        // INVARIANT: Null.
-        AllBuffers {
-            at: core::ptr::null_mut(),
-            started: false,
-        }
-    }
 }
 
 impl Iterator for AllBuffers {
