@@ -70,26 +70,35 @@ impl Drop for LiveIn {
 }
 
 impl Allocation {
-    /// Allocates `len` bytes (rounded up to the page size) of `region`, entered as `guard`,
-    /// laid out as `placement`, and zero-fills them.
+    /// Returns the size of a buffer of `len` bytes of `region`: `len` rounded up to the page
+    /// size.
     ///
-    /// Returns [`EINVAL`] for a length of zero or larger than the region, [`ENOMEM`] if the
-    /// region cannot hold the buffer now (for a contiguous buffer: no free range is large
-    /// enough) or the blocks would take the task's dmem cgroup over its limit, [`EINTR`] if the
-    /// task is killed while clearing, and [`ENODEV`] if the region is withdrawn meanwhile.
-    pub(crate) fn new(
-        guard: &RegionGuard<'_>,
-        region: &Arc<Region>,
-        len: usize,
-        placement: Placement,
-    ) -> Result<Arc<Self>> {
-        let buddy = region.buddy();
-        let chunk = buddy.chunk_size();
-        let len = kernel::page::page_align(len).ok_or(EINVAL)?;
-        if len == 0 || len as u64 > region.size() {
+    /// Returns [`EINVAL`] for a length of zero or larger than the region.
+    pub(crate) fn size_for(region: &Region, len: usize) -> Result<usize> {
+        let size = kernel::page::page_align(len).ok_or(EINVAL)?;
+        if size == 0 || size as u64 > region.size() {
             return Err(EINVAL);
         }
-        let alloc_len = len
+        Ok(size)
+    }
+
+    /// Returns an initialiser that allocates `size` bytes (a size from
+    /// [`Allocation::size_for`]) of `region`, entered as `guard`, laid out as `placement`, and
+    /// zero-fills them.
+    ///
+    /// The initialiser fails with [`ENOSPC`] if the region has no free memory for the buffer
+    /// now (for a contiguous buffer: no free range is large enough), [`ENOMEM`] if the blocks
+    /// would take the task's dmem cgroup over its limit, [`EINTR`] if the task is killed while
+    /// clearing, and [`ENODEV`] if the region is withdrawn meanwhile.
+    pub(crate) fn new<'a>(
+        guard: &'a RegionGuard<'_>,
+        region: &'a Arc<Region>,
+        size: usize,
+        placement: Placement,
+    ) -> Result<impl PinInit<Self, Error> + 'a> {
+        let buddy = region.buddy();
+        let chunk = buddy.chunk_size();
+        let alloc_len = size
             .checked_next_multiple_of(chunk.as_usize())
             .ok_or(EINVAL)?;
         // Cleared blocks first: only those that come out dirty are cleared here.
@@ -97,43 +106,23 @@ impl Allocation {
             Placement::Scattered => GpuBuddyAllocFlags::from(GpuBuddyAllocFlag::Clear),
             Placement::Contiguous => GpuBuddyAllocFlag::Clear | GpuBuddyAllocFlag::Contiguous,
         };
-        let new = || {
-            Arc::pin_init(
-                try_pin_init!(Self {
-                    // Charged first: a cgroup over its limit does not take blocks from others.
-                    _charge: guard.charge(alloc_len)?,
-                    blocks <- buddy.alloc_blocks(
-                        GpuBuddyAllocMode::Simple,
-                        alloc_len as u64,
-                        chunk,
-                        flags,
-                    ),
-                    ranges: Ranges::of_blocks(&blocks)?,
-                    size: len,
-                    placement,
-                    // Every buffer handed out is zero-filled: no byte of a previous owner is
-                    // ever visible. Dirty blocks here mean dirty free memory, perhaps of blocks
-                    // merged in the allocator since the scrubber last looked: have it look
-                    // again.
-                    _: {
-                        if clear_dirty(region, &blocks)? > 0 {
-                            region.scrub_soon();
-                        }
-                    },
-                    region: LiveIn::new(region),
-                }? Error),
-                GFP_KERNEL,
-            )
-        };
-        match new() {
-            // The scrubber may hold the block that is missing: wait for it, and keep it away.
-            Err(e) if e == ENOSPC => {
-                let _scrubbing = region.lock_scrubbing();
-                new()
-            }
-            result => result,
-        }
-        .map_err(|e| if e == ENOSPC { ENOMEM } else { e })
+        Ok(try_pin_init!(Self {
+            // Charged first: a cgroup over its limit does not take blocks from others.
+            _charge: guard.charge(alloc_len)?,
+            blocks <- buddy.alloc_blocks(GpuBuddyAllocMode::Simple, alloc_len as u64, chunk, flags),
+            ranges: Ranges::of_blocks(&blocks)?,
+            size,
+            placement,
+            // Every buffer handed out is zero-filled: no byte of a previous owner is ever
+            // visible. Dirty blocks here mean dirty free memory, perhaps of blocks merged in the
+            // allocator since the scrubber last looked: have it look again.
+            _: {
+                if clear_dirty(region, &blocks)? > 0 {
+                    region.scrub_soon();
+                }
+            },
+            region: LiveIn::new(region),
+        }? Error))
     }
 
     /// Returns the region the allocation is from.

@@ -14,7 +14,8 @@
 //!   memory, not an error: `dma_buf_vmap()` WARNs on those.
 //! - no `begin_cpu_access`/`end_cpu_access`: write-combined and uncached mappings need no cache
 //!   maintenance, and the dma-buf core itself waits for the fences the direction requires.
-//! - release drops the buffer's [`Allocation`], once the last user mapping is gone too.
+//! - release drops the buffer's data, [`Buffer`], and its [`Allocation`] with it, once the last
+//!   user mapping is gone too: each holds a reference to the data.
 
 use crate::{
     allocation::Allocation,
@@ -27,7 +28,10 @@ use crate::{
         self,
         MapError, //
     },
-    region::Region, //
+    region::{
+        Region,
+        RegionGuard, //
+    },
 };
 use kernel::{
     dma::DataDirection,
@@ -61,9 +65,11 @@ use kernel::{
 /// The exporter's data of a buffer.
 #[pin_data]
 pub(crate) struct Buffer {
-    allocation: Arc<Allocation>,
     #[pin]
     mappings: Mutex<Mappings>,
+    // Dropped last: nothing maps the blocks any more when they are freed.
+    #[pin]
+    allocation: Allocation,
 }
 
 /// What a buffer has handed to importers and not got back yet.
@@ -148,24 +154,42 @@ impl Region {
         // withdrawal that began earlier fails the allocation, one that begins later waits for
         // the guard and then revokes the buffer with the others.
         let guard = self.enter()?;
-        let allocation = Allocation::new(&guard, self, len, placement)?;
-        let size = allocation.size();
-        let name = self.heap_names().of(placement);
-        let buf = Exported::new(
-            pin_init!(Buffer {
-                allocation,
+        let size = Allocation::size_for(self, len)?;
+        let buf = match self.export_entered(&guard, size, placement, flags) {
+            // The scrubber may hold the block that is missing: wait for it, and keep it away.
+            Err(e) if e == ENOSPC => {
+                let _scrubbing = self.lock_scrubbing();
+                self.export_entered(&guard, size, placement, flags)
+            }
+            result => result,
+        }
+        .map_err(|e| if e == ENOSPC { ENOMEM } else { e })?;
+        drop(guard);
+        Ok(buf)
+    }
+
+    /// Allocates a buffer of `size` bytes, a size from [`Allocation::size_for`], of the region,
+    /// entered as `guard`, and exports it.
+    fn export_entered(
+        self: &Arc<Self>,
+        guard: &RegionGuard<'_>,
+        size: usize,
+        placement: Placement,
+        flags: FdFlags,
+    ) -> Result<ARef<Exported<Buffer>>> {
+        Exported::new(
+            try_pin_init!(Buffer {
                 mappings <- new_mutex!(Mappings {
                     kernel: None,
                     spare: None,
                     tables: 0,
                 }),
-            }),
+                allocation <- Allocation::new(guard, self, size, placement)?,
+            }? Error),
             size,
             flags,
-            name,
-        )?;
-        drop(guard);
-        Ok(buf)
+            self.heap_names().of(placement),
+        )
     }
 }
 
@@ -262,7 +286,7 @@ impl Exporter for Buffer {
             Caching::WriteCombined => vma.set_writecombine(),
             Caching::Uncached => vma.set_uncached(),
         }
-        vma.set_fault_handler(allocation.clone())
+        vma.set_fault_handler(buf.data_arc())
     }
 
     fn vmap(buf: &Locked<'_, Self>) -> Result<VmapAddr> {

@@ -31,7 +31,10 @@ use kernel::{
         SZ_1M,
         SZ_2M, //
     },
-    sync::Arc,
+    sync::{
+        atomic::Relaxed,
+        Arc, //
+    },
     task::cond_resched,
     time::msecs_to_jiffies,
     workqueue::{
@@ -93,11 +96,17 @@ impl Region {
     /// Has the scrubber look for dirty free memory of the region soon, unless the region is
     /// withdrawn.
     pub(crate) fn scrub_soon(self: &Arc<Self>) {
-        if self.is_live() {
-            // An error means the scrubber is queued already: this reference is not needed.
-            let _ = workqueue::system_dfl_long()
-                .enqueue_delayed(self.clone(), msecs_to_jiffies(SCRUB_DELAY_MS));
+        // Most frees find the scrubber queued: they only read the flag, and leave the cache line
+        // shared between the CPUs that allocate.
+        if !self.is_live()
+            || self.scrub_queued.load(Relaxed)
+            || self.scrub_queued.xchg(true, Relaxed)
+        {
+            return;
         }
+        // An error means the scrubber is queued already: this reference is not needed.
+        let _ = workqueue::system_dfl_long()
+            .enqueue_delayed(self.clone(), msecs_to_jiffies(SCRUB_DELAY_MS));
     }
 
     /// Takes one dirty free block of `size` bytes, clears it and frees it marked cleared.
@@ -133,6 +142,10 @@ impl WorkItem for Region {
 
     /// Scrubs until no dirty free block is left, largest blocks first.
     fn run(region: Arc<Region>) {
+        // Before looking for dirty memory: what is freed from now on queues the scrubber again.
+        // The blocks are freed under the allocator's lock, which the look below takes after this
+        // store: either it sees them, or their free sees this store.
+        region.scrub_queued.store(false, Relaxed);
         let chunk = region.buddy().chunk_size().as_usize();
         let mut size = SCRUB_BLOCK.max(chunk);
         // Counted down as blocks are cleared, and counted again once it runs out: buffers

@@ -11,7 +11,7 @@
 //! `SIGBUS`.
 
 use crate::{
-    allocation::Allocation,
+    buffer::Buffer,
     region::RegionGuard, //
 };
 use kernel::{
@@ -42,8 +42,9 @@ fn pfn(guard: &RegionGuard<'_>, at: usize) -> Option<usize> {
 }
 
 #[vtable]
-impl FaultHandler for Allocation {
+impl FaultHandler for Buffer {
     fn fault(this: ArcBorrow<'_, Self>, vmf: &VmFault) -> VmFaultResult {
+        let this = this.allocation();
         let Some(run) = vmf
             .pgoff()
             .checked_mul(PAGE_SIZE)
@@ -74,6 +75,7 @@ impl FaultHandler for Allocation {
 
     #[cfg(CONFIG_ARCH_SUPPORTS_PMD_PFNMAP)]
     fn huge_fault(this: ArcBorrow<'_, Self>, vmf: &VmFault, order: u32) -> VmFaultResult {
+        let this = this.allocation();
         let size = PAGE_TABLE_SPAN;
         if order != PMD_ORDER {
             return VmFaultResult::FALLBACK;

@@ -60,7 +60,8 @@ impl Ranges {
     /// Returns the ranges (offset in the region, length) of `blocks`, in the order the buffer
     /// uses them.
     pub(crate) fn of_blocks(blocks: &AllocatedBlocks) -> Result<Self> {
-        let mut ranges: KVec<(usize, usize)> = KVec::new();
+        // Made only for a second range: even dropping an empty vector calls the allocator.
+        let mut ranges: Option<KVec<(usize, usize)>> = None;
         let mut last: Option<(usize, usize)> = None;
         for block in blocks.iter() {
             // CAST: Blocks lie inside the region, whose size is a `usize`.
@@ -68,18 +69,20 @@ impl Ranges {
             match &mut last {
                 Some(range) if range.0 + range.1 == offset => range.1 += size,
                 Some(range) => {
-                    ranges.push(*range, GFP_KERNEL)?;
+                    ranges
+                        .get_or_insert_with(KVec::new)
+                        .push(*range, GFP_KERNEL)?;
                     *range = (offset, size);
                 }
                 None => last = Some((offset, size)),
             }
         }
         let last = last.ok_or(EINVAL)?;
-        if ranges.is_empty() {
+        let Some(mut ranges) = ranges else {
             // INVARIANT: One buddy block, or several touching ones merged: page aligned and
             // non-empty.
             return Ok(Self::One([last]));
-        }
+        };
         ranges.push(last, GFP_KERNEL)?;
         let mut ends = KVec::with_capacity(ranges.len(), GFP_KERNEL)?;
         let mut end = 0;

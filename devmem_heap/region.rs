@@ -138,6 +138,9 @@ pub struct Region {
     scrubbing: Mutex<()>,
     #[pin]
     scrub_work: DelayedWork<Region>,
+    /// Set when the scrubber is queued, cleared when it starts: frees while it is set need not
+    /// queue it again.
+    pub(crate) scrub_queued: Atomic<bool>,
     /// The region's registration with the dmem cgroup controller, named [`Region::dmem_name`].
     /// Revoked by withdrawal, after every guard is gone: only guards use it.
     #[pin]
@@ -251,6 +254,7 @@ impl Region {
                 refusal_log <- RateLimit::new(Delta::from_secs(1)),
                 scrubbing <- new_mutex!(()),
                 scrub_work <- new_delayed_work!("Region::scrub_work"),
+                scrub_queued: Atomic::new(false),
                 dmem <- Revocable::new(dmem),
                 dmem_name,
             }),

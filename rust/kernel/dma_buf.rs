@@ -5,9 +5,11 @@
 //! C header: [`include/linux/dma-buf.h`](srctree/include/linux/dma-buf.h)
 //!
 //! An exporter implements [`Exporter`] for the data it keeps per buffer, and calls
-//! [`Exported::new`] to wrap that data in a new `struct dma_buf`. The data is pinned inside the
-//! exported object and is dropped when the last reference to the buffer goes away, which is the
-//! C `release` callback.
+//! [`Exported::new`] to wrap that data in a new `struct dma_buf`. The data lives in an
+//! [`Arc`](crate::sync::Arc) of which the buffer holds one reference, given up when the last
+//! reference to the buffer goes away, which is the C `release` callback. Whatever must outlive a
+//! borrow of the buffer, such as a user mapping's fault handler, takes a reference of its own
+//! ([`Exported::data_arc`]).
 //!
 //! The locking rules of `struct dma_buf_ops` are part of the types:
 //!

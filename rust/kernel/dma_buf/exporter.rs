@@ -33,9 +33,12 @@ use crate::{
     mm::virt::VmaNew,
     module::this_module,
     prelude::*,
-    sync::aref::{
-        ARef,
-        AlwaysRefCounted, //
+    sync::{
+        aref::{
+            ARef,
+            AlwaysRefCounted, //
+        },
+        Arc, //
     },
     types::{
         ForeignOwnable,
@@ -435,8 +438,8 @@ pub trait Exporter: Sized + Send + Sync + 'static {
 ///
 /// # Invariants
 ///
-/// The buffer was created by [`Exported::new`]: its `ops` are `T`'s vtable and its `priv` is a
-/// `Pin<KBox<T>>` that lives until the buffer is released.
+/// The buffer was created by [`Exported::new`]: its `ops` are `T`'s vtable and its `priv` is an
+/// `Arc<T>` whose reference the buffer holds until it is released.
 #[repr(transparent)]
 pub struct Exported<T: Exporter>(DmaBuf, PhantomData<T>);
 
@@ -485,7 +488,7 @@ impl<T: Exporter> Exported<T> {
         if size == 0 || size % crate::page::PAGE_SIZE != 0 {
             return Err(EINVAL);
         }
-        let data = KBox::pin_init(data, GFP_KERNEL)?;
+        let data = Arc::pin_init(data, GFP_KERNEL)?;
         let info = bindings::dma_buf_export_info {
             exp_name: name.as_char_ptr(),
             owner: this_module::<T::OwnerModule>().as_ptr(),
@@ -501,7 +504,7 @@ impl<T: Exporter> Exported<T> {
             Ok(ptr) => ptr,
             Err(e) => {
                 // SAFETY: The export failed, so `priv_` was not taken over and is still ours.
-                drop(unsafe { <Pin<KBox<T>> as ForeignOwnable>::from_foreign(info.priv_) });
+                drop(unsafe { <Arc<T> as ForeignOwnable>::from_foreign(info.priv_) });
                 return Err(e);
             }
         };
@@ -539,9 +542,19 @@ impl<T: Exporter> Exported<T> {
 
     /// Returns the exporter's data.
     pub fn data(&self) -> Pin<&T> {
-        // SAFETY: By the type invariants `priv` holds a `Pin<KBox<T>>` that lives as long as the
-        // buffer, which outlives `&self`.
-        unsafe { <Pin<KBox<T>> as ForeignOwnable>::borrow((*self.as_raw()).priv_) }
+        // SAFETY: By the type invariants `priv` holds a reference to an `Arc<T>`, which the
+        // buffer keeps until it is released, so for longer than `&self`.
+        let data = unsafe { <Arc<T> as ForeignOwnable>::borrow((*self.as_raw()).priv_) };
+        let data: *const T = &*data;
+        // SAFETY: `data` lives as long as the buffer (see above), and an `Arc` never moves it.
+        unsafe { Pin::new_unchecked(&*data) }
+    }
+
+    /// Returns a reference of its own to the exporter's data, for what may outlive this borrow
+    /// of the buffer: a user mapping's fault handler, say.
+    pub fn data_arc(&self) -> Arc<T> {
+        // SAFETY: As in `data`.
+        unsafe { <Arc<T> as ForeignOwnable>::borrow((*self.as_raw()).priv_) }.into()
     }
 
     /// Converts the reference into one to a [`DmaBuf`].
@@ -776,8 +789,8 @@ impl<T: Exporter> ExporterVTable<T> {
     /// `dmabuf` must be a buffer of this vtable whose last reference is gone.
     unsafe extern "C" fn release(dmabuf: *mut bindings::dma_buf) {
         // SAFETY: `release` is the last callback of a buffer of this vtable: `priv` holds the
-        // `Pin<KBox<T>>` given to `dma_buf_export()`, which nothing else uses any more.
-        drop(unsafe { <Pin<KBox<T>> as ForeignOwnable>::from_foreign((*dmabuf).priv_) });
+        // reference to the `Arc<T>` given to `dma_buf_export()`, which it gives up here.
+        drop(unsafe { <Arc<T> as ForeignOwnable>::from_foreign((*dmabuf).priv_) });
     }
 
     /// # Safety
