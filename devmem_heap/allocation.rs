@@ -5,7 +5,7 @@
 //!
 //! An [`Allocation`] owns its blocks: dropping it gives them back to the allocator, dirty, for
 //! the scrubber to clear (see [`crate::clearing`]), and then counts it freed. The buffer
-//! exported for it, and its user mappings, hold it.
+//! exported for it holds it inline, so it goes with the buffer's data (see [`crate::buffer`]).
 
 use crate::{
     clearing::clear_dirty,

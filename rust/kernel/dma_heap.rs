@@ -81,13 +81,13 @@ use crate::{
         FdFlags, //
     },
     error::from_err_ptr,
-    new_mutex,
+    new_spinlock,
     prelude::*,
     str::CString,
     sync::{
         aref::ARef,
         Arc,
-        Mutex, //
+        SpinLock, //
     }, //
 };
 
@@ -150,9 +150,10 @@ pub trait Backend: Send + Sync + 'static {
 ///
 /// # Synchronization
 ///
-/// The backend slot is a mutex, held only to set, take or reference the backend: an allocation
-/// runs on its own reference to the backend, without the lock, so it may sleep and may race
-/// with [`Heap::take_backend`], which then returns before that allocation ends.
+/// The backend slot is a spinlock, held only to set, take or reference the backend: an
+/// allocation runs on its own reference to the backend, without the lock, so it may sleep and
+/// may race with [`Heap::take_backend`], which then returns before that allocation ends. Every
+/// allocation takes the lock, from any CPU, for as long as a reference count increment.
 ///
 /// # Invariants
 ///
@@ -162,7 +163,7 @@ pub trait Backend: Send + Sync + 'static {
 pub struct Heap<T: Backend> {
     name: CString,
     #[pin]
-    backend: Mutex<Option<Arc<T>>>,
+    backend: SpinLock<Option<Arc<T>>>,
 }
 
 impl<T: Backend> Heap<T> {
@@ -178,7 +179,7 @@ impl<T: Backend> Heap<T> {
         let heap = KBox::pin_init(
             try_pin_init!(Self {
                 name: CString::try_from(name)?,
-                backend <- new_mutex!(None),
+                backend <- new_spinlock!(None),
             }),
             GFP_KERNEL,
         )?;
