@@ -441,7 +441,8 @@ int main(int argc, char **argv)
 		}
 	}
 	for (s = 0; s < ARRAY_SIZE(sizes); s++) {
-		fprintf(stderr, "# allocation of %llu KiB, %d rounds\n", sizes[s] / KIB, ALLOC_ROUNDS);
+		fprintf(stderr, "# allocation of %llu KiB, %d rounds\n",
+			sizes[s] / KIB, ALLOC_ROUNDS);
 		bench_allocs(fds, sizes[s], sizes[s] >= 16 * MIB ? 10 : 2000);
 	}
 	for (h = 0; h < ARRAY_SIZE(heaps); h++) {
