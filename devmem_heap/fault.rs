@@ -2,13 +2,15 @@
 
 //! User mappings of buffers, filled in on demand.
 //!
-//! `mmap` maps nothing. A fault maps, after entering the region, the part of the page table it
-//! falls in that the same contiguous run of the region backs: one fault for up to 2 MiB, not one
-//! per page. Where the area and the run allow it (2 MiB of the run, aligned in both the area and
-//! the device's address space), and transparent huge pages are enabled, the core asks for one
-//! PMD mapping of the 2 MiB instead. When the region is withdrawn its buffers' user mappings
-//! are zapped, whatever their size (`crate::revoke`), so the next access faults again and gets
-//! `SIGBUS`.
+//! `mmap` maps nothing. A fault maps, after entering the region, the contiguous run of the
+//! region it falls in, as far as the area reaches: all of it when that is at most 2 MiB (even
+//! across two page tables), else the part in the faulting page's page table. So a buffer of up
+//! to 2 MiB in one run takes one fault, wherever the area starts, and larger ones one per 2 MiB,
+//! not one per page. Where the area and the run allow it (2 MiB of the run, aligned in both the
+//! area and the device's address space), and transparent huge pages are enabled, the core asks
+//! for one PMD mapping of the 2 MiB instead. When the region is withdrawn its buffers' user
+//! mappings are zapped, whatever their size (`crate::revoke`), so the next access faults again
+//! and gets `SIGBUS`.
 
 use crate::{
     buffer::Buffer,
@@ -52,14 +54,19 @@ impl FaultHandler for Buffer {
         else {
             return VmFaultResult::SIGBUS;
         };
-        // The faulting page's page table span, within the area and the run.
+        // The run within the area; if that is more than one page table maps, the part of it in
+        // the faulting page's page table. Each fault then maps at most 2 MiB.
         let address = vmf.address();
         let vma = vmf.vma();
-        let span_start = address & !(PAGE_TABLE_SPAN - 1);
-        let start = span_start.max(vma.start()).max(address - run.before);
-        let end = (span_start + PAGE_TABLE_SPAN)
-            .min(vma.end())
-            .min(address + run.after);
+        let (mut start, mut end) = (
+            vma.start().max(address - run.before),
+            vma.end().min(address + run.after),
+        );
+        if end - start > PAGE_TABLE_SPAN {
+            let span_start = address & !(PAGE_TABLE_SPAN - 1);
+            start = start.max(span_start);
+            end = end.min(span_start + PAGE_TABLE_SPAN);
+        }
         let Ok(guard) = this.region().enter() else {
             return VmFaultResult::SIGBUS;
         };
