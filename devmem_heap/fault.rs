@@ -58,9 +58,11 @@ impl FaultHandler for Buffer {
         // the faulting page's page table. Each fault then maps at most 2 MiB.
         let address = vmf.address();
         let vma = vmf.vma();
+        // Clamped before the arithmetic: an area may start lower in memory than its offset
+        // into the buffer, so `run.before` may exceed `address`.
         let (mut start, mut end) = (
-            vma.start().max(address - run.before),
-            vma.end().min(address + run.after),
+            address - run.before.min(address - vma.start()),
+            address + run.after.min(vma.end() - address),
         );
         if end - start > PAGE_TABLE_SPAN {
             let span_start = address & !(PAGE_TABLE_SPAN - 1);

@@ -9,7 +9,8 @@
  * vgem's fences, unbind and bind of the device (with a mapped buffer: its
  * accesses get SIGBUS, the device binds again once it is closed), and a
  * multi-process stress run. Also: freed memory is cleared in the background,
- * and a fault maps more than its page.
+ * a fault maps more than its page, and an area whose offset is larger than
+ * its address maps its own memory.
  *
  * With the argument "pattern" it instead writes a random pattern (or the
  * text of a further argument, up to 64 bytes) through mmap at a random
@@ -277,6 +278,54 @@ static void test_fault_around(const struct region *r, int contiguous)
 	ok = ok && region_idle(r);
 	ksft_test_result(ok, "%s%s: 4 MiB mapped in %ld faults, every page its own\n", r->name,
 			 contiguous ? "-contiguous" : "", faults);
+	close(heap);
+}
+
+/* The lowest address user space may map (vm.mmap_min_addr), at least a page. */
+static unsigned long lowest_map_addr(void)
+{
+	FILE *f = fopen("/proc/sys/vm/mmap_min_addr", "r");
+	unsigned long addr = 0;
+
+	if (!f || fscanf(f, "%lu", &addr) != 1)
+		addr = 0;
+	if (f)
+		fclose(f);
+	return addr < PAGE ? PAGE : addr;
+}
+
+/*
+ * An area whose offset into the buffer is larger than its address: one page
+ * 2 MiB into a contiguous buffer, mapped at the lowest address allowed. The
+ * run around the faulting page reaches back further than the address, and
+ * only the area's part of it is mapped; the page reads its own memory.
+ */
+static void test_mmap_below_offset(const struct region *r)
+{
+	int heap = open_heap(r->name, 1);
+	size_t size = 4 << 20, off = 2 << 20;
+	unsigned long low = lowest_map_addr();
+	unsigned int *p = MAP_FAILED, *q = MAP_FAILED;
+	int fd, ok;
+
+	fd = heap_alloc(heap, size, O_RDWR, 0);
+	ok = fd >= 0 && low < off;
+	p = ok ? mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : MAP_FAILED;
+	ok = ok && p != MAP_FAILED;
+	if (ok)
+		p[off / sizeof(*p)] = 0xb10c0ff5;
+	q = ok ? mmap((void *)low, PAGE, PROT_READ, MAP_SHARED | MAP_FIXED_NOREPLACE, fd, off) :
+		 MAP_FAILED;
+	ok = ok && q == (void *)low && q[0] == 0xb10c0ff5;
+	if (q != MAP_FAILED)
+		munmap(q, PAGE);
+	if (p != MAP_FAILED)
+		munmap(p, size);
+	if (fd >= 0)
+		close(fd);
+	ok = ok && region_idle(r);
+	ksft_test_result(ok, "%s-contiguous: a page 2 MiB in, mapped at %#lx, reads its own\n",
+			 r->name, low);
 	close(heap);
 }
 
@@ -686,7 +735,7 @@ int main(int argc, char **argv)
 	ksft_print_header();
 	if (!nregions)
 		ksft_exit_skip("no devmem-heap region of a device\n");
-	ksft_set_plan(nregions * 13 + 1);
+	ksft_set_plan(nregions * 14 + 1);
 	for (i = 0; i < nregions; i++) {
 		ksft_print_msg("region %s: %llu bytes\n", regions[i].name, regions[i].size);
 		test_bad_input(&regions[i]);
@@ -696,6 +745,7 @@ int main(int argc, char **argv)
 		test_scrubbed(&regions[i]);
 		test_fault_around(&regions[i], 0);
 		test_fault_around(&regions[i], 1);
+		test_mmap_below_offset(&regions[i]);
 		test_fragmentation(&regions[i]);
 		test_vgem_import(&regions[i], 0);
 		test_vgem_import(&regions[i], 1);

@@ -542,8 +542,8 @@ impl<T: Exporter> Exported<T> {
 
     /// Returns the exporter's data.
     pub fn data(&self) -> Pin<&T> {
-        // SAFETY: By the type invariants `priv` holds a reference to an `Arc<T>`, which the
-        // buffer keeps until it is released, so for longer than `&self`.
+        // SAFETY: By the type invariants `priv` holds one reference count of an `Arc<T>`, which
+        // the buffer gives up only when it is released, so after `&self` ends.
         let data = unsafe { <Arc<T> as ForeignOwnable>::borrow((*self.as_raw()).priv_) };
         let data: *const T = &*data;
         // SAFETY: `data` lives as long as the buffer (see above), and an `Arc` never moves it.
@@ -552,6 +552,9 @@ impl<T: Exporter> Exported<T> {
 
     /// Returns a reference of its own to the exporter's data, for what may outlive this borrow
     /// of the buffer: a user mapping's fault handler, say.
+    ///
+    /// `T`'s code must stay loaded for as long as the reference: the buffer holds its owner
+    /// module, so a holder that keeps the buffer too (a mapping keeps the buffer's file) is safe.
     pub fn data_arc(&self) -> Arc<T> {
         // SAFETY: As in `data`.
         unsafe { <Arc<T> as ForeignOwnable>::borrow((*self.as_raw()).priv_) }.into()
