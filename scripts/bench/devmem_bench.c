@@ -2,16 +2,19 @@
 /*
  * make bench, in the guest: the devmem heaps against the system heap, side
  * by side in one boot. For each heap it measures
- *   - allocation of 4 KiB, 64 KiB, 1 MiB, 16 MiB and 64 MiB (median, p99),
- *     in rounds with the heaps in turn (see bench_allocs());
+ *   - allocation of 4 KiB, 64 KiB, 1 MiB, 16 MiB and 64 MiB (median, p99);
  *   - mmap, a write to every page, munmap, of 1 MiB and 64 MiB buffers
  *     allocated beforehand;
+ *   - allocation and release of 4 KiB buffers from one thread and from every
+ *     CPU at once;
  *   - dma_buf_vmap() of a 16 MiB buffer, through the test importer;
  *   - 4 KiB buffers kept alive, one after another, up to a count: the time
  *     of each, the first and last tenth compared, the slab memory they take,
- *     then closing them all;
- *   - allocation and release of 4 KiB buffers from every CPU at once.
- * Before each of these, whatever the heap, it waits for every region's
+ *     then closing them all.
+ * All but vmap are measured in ROUNDS rounds, each heap in turn in each
+ * round, and the medians over the rounds reported: a burst of work on the
+ * host then spoils one round of every heap, not the only pass of one.
+ * Before each measurement, whatever the heap, it waits for every region's
  * scrubber to have cleared all free memory; after closing the live buffers
  * it also reports how long the scrubber took to clear what they freed.
  * Progress goes to stderr; results to stdout, one line each:
@@ -24,6 +27,7 @@
  */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <stddef.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -43,7 +47,7 @@
 #define VMAP_CHECK	"/sys/kernel/debug/devmem_heap/vmap_check"
 #define PARALLEL_S	2.0
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
-#define ALLOC_ROUNDS	3
+#define ROUNDS	3
 
 static const char *const heaps[] = { "system", "ivshmem", "ivshmem-contiguous" };
 
@@ -170,19 +174,19 @@ static int bench_alloc(int heap, const char *name, unsigned long long len, int n
 }
 
 /*
- * The allocation rows of @len bytes, for every heap of @fds: ALLOC_ROUNDS
+ * The allocation rows of @len bytes, for every heap of @fds: ROUNDS
  * rounds, each heap in turn in each round, each after settle(). A burst of
  * work on the host then disturbs one round of every heap, not the only pass
  * of one; the figures reported are the medians over the rounds.
  */
 static void bench_allocs(const int *fds, unsigned long long len, int n)
 {
-	double v[ARRAY_SIZE(heaps)][2][ALLOC_ROUNDS], out[2] = { 0, 0 };
+	double v[ARRAY_SIZE(heaps)][2][ROUNDS], out[2] = { 0, 0 };
 	int failed[ARRAY_SIZE(heaps)] = { 0 };
 	char metric[64];
 	unsigned int h, r;
 
-	for (r = 0; r < ALLOC_ROUNDS; r++)
+	for (r = 0; r < ROUNDS; r++)
 		for (h = 0; h < ARRAY_SIZE(heaps); h++) {
 			if (fds[h] < 0 || failed[h])
 				continue;
@@ -195,9 +199,9 @@ static void bench_allocs(const int *fds, unsigned long long len, int n)
 		if (fds[h] < 0 || failed[h])
 			continue;
 		snprintf(metric, sizeof(metric), "alloc-%lluk-median", len / KIB);
-		report(metric, heaps[h], quantile(v[h][0], ALLOC_ROUNDS, 0.5), "us");
+		report(metric, heaps[h], quantile(v[h][0], ROUNDS, 0.5), "us");
 		snprintf(metric, sizeof(metric), "alloc-%lluk-p99", len / KIB);
-		report(metric, heaps[h], quantile(v[h][1], ALLOC_ROUNDS, 0.5), "us");
+		report(metric, heaps[h], quantile(v[h][1], ROUNDS, 0.5), "us");
 	}
 }
 
@@ -208,11 +212,10 @@ static void bench_allocs(const int *fds, unsigned long long len, int n)
  * was freed, are measured by the other rows, and would otherwise run next
  * to the mappings of the buffers after them.
  */
-static void bench_touch(int heap, const char *name, unsigned long long len, int n)
+static int bench_touch(int heap, const char *name, unsigned long long len, int n, double *median)
 {
 	double *t = calloc(n, sizeof(*t)), t0;
 	int *fds = calloc(n, sizeof(*fds));
-	char metric[64];
 	int i, made;
 
 	for (made = 0; made < n; made++) {
@@ -239,13 +242,34 @@ static void bench_touch(int heap, const char *name, unsigned long long len, int 
 			strerror(made < n ? -fds[made] : errno));
 		report("error", name, 1, "-");
 	} else {
-		snprintf(metric, sizeof(metric), "touch-%lluk", len / KIB);
-		report(metric, name, quantile(t, n, 0.5), "us");
+		*median = quantile(t, n, 0.5);
 	}
 	for (i = 0; i < made; i++)
 		close(fds[i]);
 	free(fds);
 	free(t);
+	return i < n ? -1 : 0;
+}
+
+/* The mmap and touch row of @len bytes, @n buffers, in rounds like bench_allocs(). */
+static void bench_touches(const int *fds, unsigned long long len, int n)
+{
+	double v[ARRAY_SIZE(heaps)][ROUNDS];
+	int failed[ARRAY_SIZE(heaps)] = { 0 };
+	char metric[64];
+	unsigned int h, r;
+
+	for (r = 0; r < ROUNDS; r++)
+		for (h = 0; h < ARRAY_SIZE(heaps); h++) {
+			if (fds[h] < 0 || failed[h])
+				continue;
+			settle();
+			failed[h] = bench_touch(fds[h], heaps[h], len, n, &v[h][r]);
+		}
+	snprintf(metric, sizeof(metric), "touch-%lluk", len / KIB);
+	for (h = 0; h < ARRAY_SIZE(heaps); h++)
+		if (fds[h] >= 0 && !failed[h])
+			report(metric, heaps[h], quantile(v[h], ROUNDS, 0.5), "us");
 }
 
 /* dma_buf_vmap() + vunmap of a 16 MiB buffer, by the kernel's test importer. */
@@ -298,9 +322,15 @@ static double slab_bytes(void)
  * memory they take, per buffer: their dma-bufs and files, and the heap's
  * own records.
  */
-static void bench_scale(int heap, const char *name, int max)
+/* What bench_scale() measures. */
+struct scale {
+	double count, first, last, growth, kmem, close, scrub;
+	int stopped;
+};
+
+static void bench_scale(int heap, const char *name, int max, struct scale *sc)
 {
-	double *t = calloc(max, sizeof(*t)), t0, first, last, slab;
+	double *t = calloc(max, sizeof(*t)), t0, slab;
 	int *fds = calloc(max, sizeof(*fds));
 	int n, i, tenth, err = 0;
 
@@ -319,25 +349,79 @@ static void bench_scale(int heap, const char *name, int max)
 	}
 	slab = slab_bytes() - slab;
 	tenth = n / 10 ? n / 10 : 1;
-	first = quantile(t, tenth, 0.5);
-	last = quantile(t + n - tenth, tenth, 0.5);
-	report("scale-count", name, n, "buffers");
-	report("scale-first-tenth", name, first, "us");
-	report("scale-last-tenth", name, last, "us");
-	report("scale-growth", name, last / first, "x");
-	report("scale-kmem", name, n ? slab / n : 0, "bytes");
-	if (err) {
+	sc->count = n;
+	sc->first = quantile(t, tenth, 0.5);
+	sc->last = quantile(t + n - tenth, tenth, 0.5);
+	sc->growth = sc->last / sc->first;
+	sc->kmem = n ? slab / n : 0;
+	sc->stopped = err ? n : -1;
+	if (err)
 		fprintf(stderr, "# scale %s: stopped at %d: %s\n", name, n, strerror(err));
-		report("scale-stopped", name, n, "buffers");
-	}
 	t0 = now_us();
 	for (i = 0; i < n; i++)
 		close(fds[i]);
-	report("scale-close", name, (now_us() - t0) / 1e3, "ms");
-	if (strcmp(name, "system"))
-		report("scale-scrub", name, settle(), "ms");
+	sc->close = (now_us() - t0) / 1e3;
+	sc->scrub = settle();
 	free(fds);
 	free(t);
+}
+
+/* The median over @n rounds of the field at @offset of @sc[]. */
+static double scale_median(const struct scale *sc, int n, size_t offset)
+{
+	double v[ROUNDS];
+	int r;
+
+	for (r = 0; r < n; r++)
+		v[r] = *(const double *)((const char *)&sc[r] + offset);
+	return quantile(v, n, 0.5);
+}
+
+/*
+ * Buffers kept alive up to @max, then closed, for every heap of @fds, in
+ * rounds like bench_allocs(); each figure reported is the median over the
+ * rounds, and a stop for want of memory in any round is reported.
+ */
+static void bench_scales(const int *fds, int max)
+{
+	static const struct {
+		const char *metric, *unit;
+		size_t offset;
+	} rows[] = {
+		{ "scale-count", "buffers", offsetof(struct scale, count) },
+		{ "scale-first-tenth", "us", offsetof(struct scale, first) },
+		{ "scale-last-tenth", "us", offsetof(struct scale, last) },
+		{ "scale-growth", "x", offsetof(struct scale, growth) },
+		{ "scale-kmem", "bytes", offsetof(struct scale, kmem) },
+		{ "scale-close", "ms", offsetof(struct scale, close) },
+	};
+	struct scale sc[ARRAY_SIZE(heaps)][ROUNDS];
+	unsigned int h, r, i;
+
+	for (r = 0; r < ROUNDS; r++)
+		for (h = 0; h < ARRAY_SIZE(heaps); h++) {
+			if (fds[h] < 0)
+				continue;
+			fprintf(stderr, "# %s: %d live 4 KiB buffers, round %u\n", heaps[h], max,
+				r + 1);
+			settle();
+			bench_scale(fds[h], heaps[h], max, &sc[h][r]);
+		}
+	for (h = 0; h < ARRAY_SIZE(heaps); h++) {
+		if (fds[h] < 0)
+			continue;
+		for (i = 0; i < ARRAY_SIZE(rows); i++)
+			report(rows[i].metric, heaps[h],
+			       scale_median(sc[h], ROUNDS, rows[i].offset), rows[i].unit);
+		if (strcmp(heaps[h], "system"))
+			report("scale-scrub", heaps[h],
+			       scale_median(sc[h], ROUNDS, offsetof(struct scale, scrub)), "ms");
+		for (r = 0; r < ROUNDS; r++)
+			if (sc[h][r].stopped >= 0) {
+				report("scale-stopped", heaps[h], sc[h][r].stopped, "buffers");
+				break;
+			}
+	}
 }
 
 struct worker {
@@ -383,17 +467,37 @@ static double parallel_rate(int heap, int threads)
 	return total / PARALLEL_S;
 }
 
-static void bench_parallel(int heap, const char *name)
+/*
+ * Allocation from one thread and from every CPU, for every heap of @fds, in
+ * ROUNDS rounds with the heaps in turn, each rate after settle(): no rate
+ * runs next to the clearing of what the one before freed. The rates and
+ * their ratio reported are the medians over the rounds.
+ */
+static void bench_parallels(const int *fds)
 {
 	int cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	double one, all;
+	double one[ARRAY_SIZE(heaps)][ROUNDS], all[ARRAY_SIZE(heaps)][ROUNDS];
+	double scaling[ARRAY_SIZE(heaps)][ROUNDS];
+	unsigned int h, r;
 
 	cpus = cpus < 1 ? 1 : cpus > 16 ? 16 : cpus;
-	one = parallel_rate(heap, 1);
-	all = parallel_rate(heap, cpus);
-	report("parallel-1", name, one, "allocs/s");
-	report("parallel-all", name, all, "allocs/s");
-	report("parallel-scaling", name, all / one, "x");
+	for (r = 0; r < ROUNDS; r++)
+		for (h = 0; h < ARRAY_SIZE(heaps); h++) {
+			if (fds[h] < 0)
+				continue;
+			settle();
+			one[h][r] = parallel_rate(fds[h], 1);
+			settle();
+			all[h][r] = parallel_rate(fds[h], cpus);
+			scaling[h][r] = all[h][r] / one[h][r];
+		}
+	for (h = 0; h < ARRAY_SIZE(heaps); h++) {
+		if (fds[h] < 0)
+			continue;
+		report("parallel-1", heaps[h], quantile(one[h], ROUNDS, 0.5), "allocs/s");
+		report("parallel-all", heaps[h], quantile(all[h], ROUNDS, 0.5), "allocs/s");
+		report("parallel-scaling", heaps[h], quantile(scaling[h], ROUNDS, 0.5), "x");
+	}
 }
 
 /* Allocation and close of @n buffers of @len bytes from @name, on CPU 0. */
@@ -442,29 +546,26 @@ int main(int argc, char **argv)
 	}
 	for (s = 0; s < ARRAY_SIZE(sizes); s++) {
 		fprintf(stderr, "# allocation of %llu KiB, %d rounds\n",
-			sizes[s] / KIB, ALLOC_ROUNDS);
+			sizes[s] / KIB, ROUNDS);
 		bench_allocs(fds, sizes[s], sizes[s] >= 16 * MIB ? 10 : 2000);
 	}
+	fprintf(stderr, "# mmap and touch, %d rounds\n", ROUNDS);
+	bench_touches(fds, MIB, 200);
+	bench_touches(fds, 64 * MIB, 5);
+	fprintf(stderr, "# parallel allocation, %d rounds\n", ROUNDS);
+	bench_parallels(fds);
 	for (h = 0; h < ARRAY_SIZE(heaps); h++) {
 		int heap = fds[h];
 
 		if (heap < 0)
 			continue;
-		fprintf(stderr, "# %s: mmap and touch\n", heaps[h]);
-		settle();
-		bench_touch(heap, heaps[h], MIB, 200);
-		settle();
-		bench_touch(heap, heaps[h], 64 * MIB, 5);
 		fprintf(stderr, "# %s: vmap\n", heaps[h]);
 		settle();
 		bench_vmap(heap, heaps[h], 20);
-		fprintf(stderr, "# %s: parallel allocation\n", heaps[h]);
-		settle();
-		bench_parallel(heap, heaps[h]);
-		fprintf(stderr, "# %s: %d live 4 KiB buffers\n", heaps[h], scale_max);
-		settle();
-		bench_scale(heap, heaps[h], scale_max);
-		close(heap);
 	}
+	bench_scales(fds, scale_max);
+	for (h = 0; h < ARRAY_SIZE(heaps); h++)
+		if (fds[h] >= 0)
+			close(fds[h]);
 	return 0;
 }
