@@ -27,7 +27,6 @@
  */
 #define _GNU_SOURCE
 #include <dirent.h>
-#include <stddef.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -145,64 +144,99 @@ static int alloc(int heap, unsigned long long len)
 	return heap_alloc(heap, len, O_RDWR | O_CLOEXEC, 0);
 }
 
-/*
- * Allocation of @len bytes, @n times, each closed before the next: the
- * median and p99 of the times into @out. Returns 0, or -1 on an error,
- * which it reports.
- */
-static int bench_alloc(int heap, const char *name, unsigned long long len, int n, double out[2])
-{
-	double *t = calloc(n, sizeof(*t)), t0;
-	int i, fd;
+/* A figure a measurement gives: the metric it is reported as, and its unit. */
+struct figure {
+	const char *metric, *unit;
+	int devmem_only;	/* not reported for the system heap */
+};
 
-	for (i = 0; i < n; i++) {
-		t0 = now_us();
-		fd = alloc(heap, len);
-		t[i] = now_us() - t0;
-		if (fd < 0) {
-			fprintf(stderr, "# %s: %llu bytes: %s\n", name, len, strerror(-fd));
-			report("error", name, 1, "-");
-			free(t);
-			return -1;
-		}
-		close(fd);
-	}
-	out[0] = quantile(t, n, 0.5);
-	out[1] = quantile(t, n, 0.99);
-	free(t);
-	return 0;
-}
+#define MAX_FIGURES	8
 
 /*
- * The allocation rows of @len bytes, for every heap of @fds: ROUNDS
- * rounds, each heap in turn in each round, each after settle(). A burst of
- * work on the host then disturbs one round of every heap, not the only pass
- * of one; the figures reported are the medians over the rounds.
+ * A measurement of one heap: fills @v with its figures and returns 0, or
+ * reports an error and returns -1.
  */
-static void bench_allocs(const int *fds, unsigned long long len, int n)
+typedef int (*measure_fn)(int heap, const char *name, const void *arg, double *v);
+
+/*
+ * Runs @measure in ROUNDS rounds, each heap of @fds in turn in each round,
+ * each after settle(): a burst of work on the host then spoils one round of
+ * every heap, not the only pass of one. Then reports, for each heap whose
+ * measurement never failed, the median over the rounds of each of the
+ * @n figures.
+ */
+static void in_rounds(const int *fds, measure_fn measure, const void *arg,
+		      const struct figure *figures, unsigned int n)
 {
-	double v[ARRAY_SIZE(heaps)][2][ROUNDS], out[2] = { 0, 0 };
+	double v[ARRAY_SIZE(heaps)][ROUNDS][MAX_FIGURES], m[ROUNDS];
 	int failed[ARRAY_SIZE(heaps)] = { 0 };
-	char metric[64];
-	unsigned int h, r;
+	unsigned int h, r, i;
 
 	for (r = 0; r < ROUNDS; r++)
 		for (h = 0; h < ARRAY_SIZE(heaps); h++) {
 			if (fds[h] < 0 || failed[h])
 				continue;
 			settle();
-			failed[h] = bench_alloc(fds[h], heaps[h], len, n, out);
-			v[h][0][r] = out[0];
-			v[h][1][r] = out[1];
+			failed[h] = measure(fds[h], heaps[h], arg, v[h][r]);
 		}
 	for (h = 0; h < ARRAY_SIZE(heaps); h++) {
 		if (fds[h] < 0 || failed[h])
 			continue;
-		snprintf(metric, sizeof(metric), "alloc-%lluk-median", len / KIB);
-		report(metric, heaps[h], quantile(v[h][0], ROUNDS, 0.5), "us");
-		snprintf(metric, sizeof(metric), "alloc-%lluk-p99", len / KIB);
-		report(metric, heaps[h], quantile(v[h][1], ROUNDS, 0.5), "us");
+		for (i = 0; i < n && i < MAX_FIGURES; i++) {
+			if (figures[i].devmem_only && !strcmp(heaps[h], "system"))
+				continue;
+			for (r = 0; r < ROUNDS; r++)
+				m[r] = v[h][r][i];
+			report(figures[i].metric, heaps[h], quantile(m, ROUNDS, 0.5),
+			       figures[i].unit);
+		}
 	}
+}
+
+/* How large and how many: the argument of the measurements below. */
+struct sized {
+	unsigned long long len;
+	int n;
+};
+
+/*
+ * Allocation of @len bytes, @n times, each closed before the next: the
+ * median and the p99 of the times.
+ */
+static int measure_alloc(int heap, const char *name, const void *arg, double *v)
+{
+	const struct sized *a = arg;
+	double *t = calloc(a->n, sizeof(*t)), t0;
+	int i, fd;
+
+	for (i = 0; i < a->n; i++) {
+		t0 = now_us();
+		fd = alloc(heap, a->len);
+		t[i] = now_us() - t0;
+		if (fd < 0) {
+			fprintf(stderr, "# %s: %llu bytes: %s\n", name, a->len, strerror(-fd));
+			report("error", name, 1, "-");
+			free(t);
+			return -1;
+		}
+		close(fd);
+	}
+	v[0] = quantile(t, a->n, 0.5);
+	v[1] = quantile(t, a->n, 0.99);
+	free(t);
+	return 0;
+}
+
+/* The allocation rows of @len bytes, @n samples each. */
+static void bench_allocs(const int *fds, unsigned long long len, int n)
+{
+	struct sized arg = { len, n };
+	char median[64], p99[64];
+	struct figure figures[] = { { median, "us", 0 }, { p99, "us", 0 } };
+
+	snprintf(median, sizeof(median), "alloc-%lluk-median", len / KIB);
+	snprintf(p99, sizeof(p99), "alloc-%lluk-p99", len / KIB);
+	in_rounds(fds, measure_alloc, &arg, figures, ARRAY_SIZE(figures));
 }
 
 /*
@@ -212,8 +246,11 @@ static void bench_allocs(const int *fds, unsigned long long len, int n)
  * was freed, are measured by the other rows, and would otherwise run next
  * to the mappings of the buffers after them.
  */
-static int bench_touch(int heap, const char *name, unsigned long long len, int n, double *median)
+static int measure_touch(int heap, const char *name, const void *arg, double *v)
 {
+	const struct sized *a = arg;
+	unsigned long long len = a->len;
+	int n = a->n;
 	double *t = calloc(n, sizeof(*t)), t0;
 	int *fds = calloc(n, sizeof(*fds));
 	int i, made;
@@ -242,7 +279,7 @@ static int bench_touch(int heap, const char *name, unsigned long long len, int n
 			strerror(made < n ? -fds[made] : errno));
 		report("error", name, 1, "-");
 	} else {
-		*median = quantile(t, n, 0.5);
+		v[0] = quantile(t, n, 0.5);
 	}
 	for (i = 0; i < made; i++)
 		close(fds[i]);
@@ -251,25 +288,15 @@ static int bench_touch(int heap, const char *name, unsigned long long len, int n
 	return i < n ? -1 : 0;
 }
 
-/* The mmap and touch row of @len bytes, @n buffers, in rounds like bench_allocs(). */
+/* The mmap and touch row of @len bytes, @n buffers. */
 static void bench_touches(const int *fds, unsigned long long len, int n)
 {
-	double v[ARRAY_SIZE(heaps)][ROUNDS];
-	int failed[ARRAY_SIZE(heaps)] = { 0 };
+	struct sized arg = { len, n };
 	char metric[64];
-	unsigned int h, r;
+	struct figure figure = { metric, "us", 0 };
 
-	for (r = 0; r < ROUNDS; r++)
-		for (h = 0; h < ARRAY_SIZE(heaps); h++) {
-			if (fds[h] < 0 || failed[h])
-				continue;
-			settle();
-			failed[h] = bench_touch(fds[h], heaps[h], len, n, &v[h][r]);
-		}
 	snprintf(metric, sizeof(metric), "touch-%lluk", len / KIB);
-	for (h = 0; h < ARRAY_SIZE(heaps); h++)
-		if (fds[h] >= 0 && !failed[h])
-			report(metric, heaps[h], quantile(v[h], ROUNDS, 0.5), "us");
+	in_rounds(fds, measure_touch, &arg, &figure, 1);
 }
 
 /* dma_buf_vmap() + vunmap of a 16 MiB buffer, by the kernel's test importer. */
@@ -322,18 +349,20 @@ static double slab_bytes(void)
  * memory they take, per buffer: their dma-bufs and files, and the heap's
  * own records.
  */
-/* What bench_scale() measures. */
-struct scale {
-	double count, first, last, growth, kmem, close, scrub;
-	int stopped;
-};
-
-static void bench_scale(int heap, const char *name, int max, struct scale *sc)
+/*
+ * 4 KiB buffers kept alive, one after another, up to @arg (an int): how
+ * many, the median time of the first and the last tenth and their ratio,
+ * the slab memory per buffer, the time to close them all and then to clear
+ * what they freed. A stop for want of memory is reported at once.
+ */
+static int measure_scale(int heap, const char *name, const void *arg, double *v)
 {
+	int max = *(const int *)arg;
 	double *t = calloc(max, sizeof(*t)), t0, slab;
 	int *fds = calloc(max, sizeof(*fds));
 	int n, i, tenth, err = 0;
 
+	fprintf(stderr, "# %s: %d live 4 KiB buffers\n", name, max);
 	slab = slab_bytes();
 	for (n = 0; n < max; n++) {
 		t0 = now_us();
@@ -349,79 +378,38 @@ static void bench_scale(int heap, const char *name, int max, struct scale *sc)
 	}
 	slab = slab_bytes() - slab;
 	tenth = n / 10 ? n / 10 : 1;
-	sc->count = n;
-	sc->first = quantile(t, tenth, 0.5);
-	sc->last = quantile(t + n - tenth, tenth, 0.5);
-	sc->growth = sc->last / sc->first;
-	sc->kmem = n ? slab / n : 0;
-	sc->stopped = err ? n : -1;
-	if (err)
+	v[0] = n;
+	v[1] = quantile(t, tenth, 0.5);
+	v[2] = quantile(t + n - tenth, tenth, 0.5);
+	v[3] = v[2] / v[1];
+	v[4] = n ? slab / n : 0;
+	if (err) {
 		fprintf(stderr, "# scale %s: stopped at %d: %s\n", name, n, strerror(err));
+		report("scale-stopped", name, n, "buffers");
+	}
 	t0 = now_us();
 	for (i = 0; i < n; i++)
 		close(fds[i]);
-	sc->close = (now_us() - t0) / 1e3;
-	sc->scrub = settle();
+	v[5] = (now_us() - t0) / 1e3;
+	v[6] = settle();
 	free(fds);
 	free(t);
+	return 0;
 }
 
-/* The median over @n rounds of the field at @offset of @sc[]. */
-static double scale_median(const struct scale *sc, int n, size_t offset)
-{
-	double v[ROUNDS];
-	int r;
-
-	for (r = 0; r < n; r++)
-		v[r] = *(const double *)((const char *)&sc[r] + offset);
-	return quantile(v, n, 0.5);
-}
-
-/*
- * Buffers kept alive up to @max, then closed, for every heap of @fds, in
- * rounds like bench_allocs(); each figure reported is the median over the
- * rounds, and a stop for want of memory in any round is reported.
- */
 static void bench_scales(const int *fds, int max)
 {
-	static const struct {
-		const char *metric, *unit;
-		size_t offset;
-	} rows[] = {
-		{ "scale-count", "buffers", offsetof(struct scale, count) },
-		{ "scale-first-tenth", "us", offsetof(struct scale, first) },
-		{ "scale-last-tenth", "us", offsetof(struct scale, last) },
-		{ "scale-growth", "x", offsetof(struct scale, growth) },
-		{ "scale-kmem", "bytes", offsetof(struct scale, kmem) },
-		{ "scale-close", "ms", offsetof(struct scale, close) },
+	static const struct figure figures[] = {
+		{ "scale-count", "buffers", 0 },
+		{ "scale-first-tenth", "us", 0 },
+		{ "scale-last-tenth", "us", 0 },
+		{ "scale-growth", "x", 0 },
+		{ "scale-kmem", "bytes", 0 },
+		{ "scale-close", "ms", 0 },
+		{ "scale-scrub", "ms", 1 },
 	};
-	struct scale sc[ARRAY_SIZE(heaps)][ROUNDS];
-	unsigned int h, r, i;
 
-	for (r = 0; r < ROUNDS; r++)
-		for (h = 0; h < ARRAY_SIZE(heaps); h++) {
-			if (fds[h] < 0)
-				continue;
-			fprintf(stderr, "# %s: %d live 4 KiB buffers, round %u\n", heaps[h], max,
-				r + 1);
-			settle();
-			bench_scale(fds[h], heaps[h], max, &sc[h][r]);
-		}
-	for (h = 0; h < ARRAY_SIZE(heaps); h++) {
-		if (fds[h] < 0)
-			continue;
-		for (i = 0; i < ARRAY_SIZE(rows); i++)
-			report(rows[i].metric, heaps[h],
-			       scale_median(sc[h], ROUNDS, rows[i].offset), rows[i].unit);
-		if (strcmp(heaps[h], "system"))
-			report("scale-scrub", heaps[h],
-			       scale_median(sc[h], ROUNDS, offsetof(struct scale, scrub)), "ms");
-		for (r = 0; r < ROUNDS; r++)
-			if (sc[h][r].stopped >= 0) {
-				report("scale-stopped", heaps[h], sc[h][r].stopped, "buffers");
-				break;
-			}
-	}
+	in_rounds(fds, measure_scale, &max, figures, ARRAY_SIZE(figures));
 }
 
 struct worker {
@@ -468,36 +456,33 @@ static double parallel_rate(int heap, int threads)
 }
 
 /*
- * Allocation from one thread and from every CPU, for every heap of @fds, in
- * ROUNDS rounds with the heaps in turn, each rate after settle(): no rate
- * runs next to the clearing of what the one before freed. The rates and
- * their ratio reported are the medians over the rounds.
+ * Allocation from one thread and from every CPU: the two rates and their
+ * ratio. The second rate also runs after settle(), not next to the clearing
+ * of what the first freed, which the system heap never pays.
  */
-static void bench_parallels(const int *fds)
+static int measure_parallel(int heap, const char *name, const void *arg, double *v)
 {
 	int cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	double one[ARRAY_SIZE(heaps)][ROUNDS], all[ARRAY_SIZE(heaps)][ROUNDS];
-	double scaling[ARRAY_SIZE(heaps)][ROUNDS];
-	unsigned int h, r;
 
+	(void)name;
+	(void)arg;
 	cpus = cpus < 1 ? 1 : cpus > 16 ? 16 : cpus;
-	for (r = 0; r < ROUNDS; r++)
-		for (h = 0; h < ARRAY_SIZE(heaps); h++) {
-			if (fds[h] < 0)
-				continue;
-			settle();
-			one[h][r] = parallel_rate(fds[h], 1);
-			settle();
-			all[h][r] = parallel_rate(fds[h], cpus);
-			scaling[h][r] = all[h][r] / one[h][r];
-		}
-	for (h = 0; h < ARRAY_SIZE(heaps); h++) {
-		if (fds[h] < 0)
-			continue;
-		report("parallel-1", heaps[h], quantile(one[h], ROUNDS, 0.5), "allocs/s");
-		report("parallel-all", heaps[h], quantile(all[h], ROUNDS, 0.5), "allocs/s");
-		report("parallel-scaling", heaps[h], quantile(scaling[h], ROUNDS, 0.5), "x");
-	}
+	v[0] = parallel_rate(heap, 1);
+	settle();
+	v[1] = parallel_rate(heap, cpus);
+	v[2] = v[1] / v[0];
+	return 0;
+}
+
+static void bench_parallels(const int *fds)
+{
+	static const struct figure figures[] = {
+		{ "parallel-1", "allocs/s", 0 },
+		{ "parallel-all", "allocs/s", 0 },
+		{ "parallel-scaling", "x", 0 },
+	};
+
+	in_rounds(fds, measure_parallel, NULL, figures, ARRAY_SIZE(figures));
 }
 
 /* Allocation and close of @n buffers of @len bytes from @name, on CPU 0. */
