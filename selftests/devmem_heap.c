@@ -9,8 +9,9 @@
  * vgem's fences, unbind and bind of the device (with a mapped buffer: its
  * accesses get SIGBUS, the device binds again once it is closed), and a
  * multi-process stress run. Also: freed memory is cleared in the background,
- * a fault maps more than its page, and an area whose offset is larger than
- * its address maps its own memory.
+ * a fault maps more than its page (a run of up to 2 MiB in one fault, even
+ * across page tables), and an area whose offset is larger than its address
+ * maps its own memory.
  *
  * With the argument "pattern" it instead writes a random pattern (or the
  * text of a further argument, up to 64 bytes) through mmap at a random
@@ -278,6 +279,47 @@ static void test_fault_around(const struct region *r, int contiguous)
 	ok = ok && region_idle(r);
 	ksft_test_result(ok, "%s%s: 4 MiB mapped in %ld faults, every page its own\n", r->name,
 			 contiguous ? "-contiguous" : "", faults);
+	close(heap);
+}
+
+/*
+ * A run of up to 2 MiB takes one fault wherever its area starts: every page
+ * of a 1 MiB contiguous buffer, mapped across a 2 MiB boundary of the
+ * address space (two page tables), is written after a single fault.
+ */
+static void test_fault_straddling(const struct region *r)
+{
+	int heap = open_heap(r->name, 1);
+	size_t size = 1 << 20, span = 2 << 20, i;
+	unsigned long boundary;
+	char *hole, *p = MAP_FAILED;
+	long faults = -1;
+	int fd, ok;
+
+	fd = heap_alloc(heap, size, O_RDWR, 0);
+	/* Room for a 2 MiB boundary with half of the buffer on either side. */
+	hole = mmap(NULL, 2 * span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ok = fd >= 0 && hole != MAP_FAILED;
+	boundary = ((unsigned long)hole + size + span - 1) & ~(span - 1);
+	if (ok)
+		p = mmap((void *)(boundary - size / 2), size, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_FIXED, fd, 0);
+	ok = ok && p == (void *)(boundary - size / 2);
+	if (ok) {
+		faults = minor_faults();
+		for (i = 0; i < size; i += PAGE)
+			p[i] = 1;
+		faults = minor_faults() - faults;
+		ok = faults == 1;
+	}
+	/* The buffer's area replaced part of the hole: this unmaps both. */
+	if (hole != MAP_FAILED)
+		munmap(hole, 2 * span);
+	if (fd >= 0)
+		close(fd);
+	ok = ok && region_idle(r);
+	ksft_test_result(ok, "%s-contiguous: 1 MiB across a 2 MiB boundary mapped in %ld faults\n",
+			 r->name, faults);
 	close(heap);
 }
 
@@ -735,7 +777,7 @@ int main(int argc, char **argv)
 	ksft_print_header();
 	if (!nregions)
 		ksft_exit_skip("no devmem-heap region of a device\n");
-	ksft_set_plan(nregions * 14 + 1);
+	ksft_set_plan(nregions * 15 + 1);
 	for (i = 0; i < nregions; i++) {
 		ksft_print_msg("region %s: %llu bytes\n", regions[i].name, regions[i].size);
 		test_bad_input(&regions[i]);
@@ -745,6 +787,7 @@ int main(int argc, char **argv)
 		test_scrubbed(&regions[i]);
 		test_fault_around(&regions[i], 0);
 		test_fault_around(&regions[i], 1);
+		test_fault_straddling(&regions[i]);
 		test_mmap_below_offset(&regions[i]);
 		test_fragmentation(&regions[i]);
 		test_vgem_import(&regions[i], 0);
