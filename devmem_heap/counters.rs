@@ -4,8 +4,9 @@
 //! mappings.
 //!
 //! Each is an atomic of its own, so allocation and release take no lock of the region to count,
-//! and each touches one: every allocating CPU writes to these. Each count is exact; two read one
-//! after the other may be of different instants.
+//! and each touches one: every allocating CPU writes to these. Each count is exact but `live`,
+//! which may include allocations made while it is read; two read one after the other may be of
+//! different instants.
 //!
 //! The region keeps no list of its buffers: the dma-buf core keeps one of every buffer, which
 //! debugfs and withdrawal walk (see `Region::for_each_buffer`).

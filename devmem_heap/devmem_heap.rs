@@ -22,9 +22,10 @@
 //! 3. [`clearing`]: zero-filling, on the allocation path and in the background (the scrubber);
 //!    [`allocation`]: blocks of a region, charged to a dmem cgroup, cleared, and counted live
 //!    until dropped.
-//! 4. [`fault`]: user mappings of an allocation, filled in on demand.
-//! 5. [`buffer`]: an allocation exported as a dma-buf (attach, map, mmap, vmap, release),
+//! 4. [`buffer`]: an allocation exported as a dma-buf (attach, map, mmap, vmap, release),
 //!    [`Region::allocate`], and the walk of a region's buffers in the dma-buf core's list.
+//! 5. [`fault`]: user mappings of a buffer, filled in on demand (`buffer`'s `mmap` installs
+//!    the handler this file implements for `Buffer`).
 //! 6. [`revoke`]: what withdrawal does to each live buffer; [`heap`]: the backend of a heap
 //!    node, allocating buffers.
 //! 7. [`debugfs`]: a region's state; [`registry`]: heap nodes by name, which outlive regions.

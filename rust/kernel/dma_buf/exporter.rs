@@ -792,7 +792,7 @@ impl<T: Exporter> ExporterVTable<T> {
     /// `dmabuf` must be a buffer of this vtable whose last reference is gone.
     unsafe extern "C" fn release(dmabuf: *mut bindings::dma_buf) {
         // SAFETY: `release` is the last callback of a buffer of this vtable: `priv` holds the
-        // reference to the `Arc<T>` given to `dma_buf_export()`, which it gives up here.
+        // reference count of the `Arc<T>` given to `dma_buf_export()`, given up here.
         drop(unsafe { <Arc<T> as ForeignOwnable>::from_foreign((*dmabuf).priv_) });
     }
 
