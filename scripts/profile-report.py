@@ -4,9 +4,12 @@
 
 Each runs/profile/profile-<heap>.trace is ftrace's function_graph output of
 one CPU, with funcgraph-tail, rooted at dma_heap_ioctl (allocation) and
-__fput (the buffer file's release). For each root this prints the time per
-call and its callees down to DEPTH levels, each as microseconds per root
-call and share of the root, largest first, leaving out what takes under 1%.
+__fput (the buffer file's release); profile-kept-<heap>.trace has the same
+for buffers all kept alive before they are closed. For each root, and for
+dma_buf_release (the heap's part of the release, four levels into __fput),
+this prints the time per call and its callees down to DEPTH levels, each as
+microseconds per root call and share of the root, largest first, leaving
+out what takes under 1%.
 Functions that are not traced (Rust code, inline functions, notrace ones)
 count as their caller's own time.
 """
@@ -17,6 +20,8 @@ import re
 import sys
 
 ROOTS = ("dma_heap_ioctl", "__fput")
+# Reported as roots of their own, wherever they are called from.
+INNER_ROOTS = ("dma_buf_release",)
 DEPTH = 3
 MIN_SHARE = 0.01
 # " 0) + 12.345 us   |      }  /* foo */", " 0)   0.123 us    |    foo();",
@@ -26,7 +31,7 @@ LINE = re.compile(r"^\s*\d+\)\s+(?:[+!#*@$]\s+)?(?:([\d.]+) us\s+)?\|(\s*)(.*)$"
 
 def parse(path):
     """Returns {root: (calls, {path tuple: total us})}."""
-    totals = {r: [0, collections.Counter()] for r in ROOTS}
+    totals = {r: [0, collections.Counter()] for r in ROOTS + INNER_ROOTS}
     stack = []  # open calls: names
     for raw in open(path, errors="replace"):
         m = LINE.match(raw)
@@ -46,13 +51,17 @@ def parse(path):
             path_ = tuple(stack) + (body[:-1].strip().rstrip("()").strip(),)
         else:
             continue
-        if dur is None or not path_ or path_[0] not in totals:
+        if dur is None or not path_ or path_[0] not in ROOTS:
             continue
-        entry = totals[path_[0]]
-        if len(path_) == 1:
-            entry[0] += 1
-        if len(path_) <= DEPTH + 1:
-            entry[1][path_] += float(dur)
+        for root in (path_[0],) + INNER_ROOTS:
+            if root not in path_:
+                continue
+            sub = path_[path_.index(root):]
+            entry = totals[root]
+            if len(sub) == 1:
+                entry[0] += 1
+            if len(sub) <= DEPTH + 1:
+                entry[1][sub] += float(dur)
     return totals
 
 

@@ -23,7 +23,9 @@
  *
  * "devmem_bench profile <heap> <bytes> <count>" allocates and closes
  * <count> buffers of <bytes> on CPU 0, and nothing else: make profile
- * traces that with function_graph.
+ * traces that with function_graph. "devmem_bench profile-kept" allocates
+ * all <count> first and then closes them all, as the scale row does: each
+ * release then finds the buffer's memory cold.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -486,27 +488,38 @@ static void bench_parallels(const int *fds)
 }
 
 /* Allocation and close of @n buffers of @len bytes from @name, on CPU 0. */
-static int profile(const char *name, unsigned long long len, int n)
+/* Allocates and closes @n buffers of @len on CPU 0; all first if @kept. */
+static int profile(const char *name, unsigned long long len, int n, int kept)
 {
+	struct rlimit nofile = { n + 1024, n + 1024 };
+	int *fds = calloc(n, sizeof(*fds));
 	cpu_set_t cpu0;
-	int heap, fd, i;
+	int heap, i;
 
 	CPU_ZERO(&cpu0);
 	CPU_SET(0, &cpu0);
+	if (!fds)
+		return perror("calloc"), 1;
 	if (sched_setaffinity(0, sizeof(cpu0), &cpu0))
 		return perror("sched_setaffinity"), 1;
+	if (kept && setrlimit(RLIMIT_NOFILE, &nofile))
+		return perror("RLIMIT_NOFILE"), 1;
 	heap = open_heap(name);
 	if (heap < 0)
 		return perror(name), 1;
 	for (i = 0; i < n; i++) {
-		fd = alloc(heap, len);
-		if (fd < 0) {
-			fprintf(stderr, "%s: %llu bytes: %s\n", name, len, strerror(-fd));
+		fds[i] = alloc(heap, len);
+		if (fds[i] < 0) {
+			fprintf(stderr, "%s: %llu bytes: %s\n", name, len, strerror(-fds[i]));
 			return 1;
 		}
-		close(fd);
+		if (!kept)
+			close(fds[i]);
 	}
+	for (i = 0; kept && i < n; i++)
+		close(fds[i]);
 	close(heap);
+	free(fds);
 	return 0;
 }
 
@@ -518,8 +531,9 @@ int main(int argc, char **argv)
 	int fds[ARRAY_SIZE(heaps)];
 	unsigned int h, s;
 
-	if (argc == 5 && !strcmp(argv[1], "profile"))
-		return profile(argv[2], strtoull(argv[3], NULL, 0), atoi(argv[4]));
+	if (argc == 5 && (!strcmp(argv[1], "profile") || !strcmp(argv[1], "profile-kept")))
+		return profile(argv[2], strtoull(argv[3], NULL, 0), atoi(argv[4]),
+			       !strcmp(argv[1], "profile-kept"));
 	if (setrlimit(RLIMIT_NOFILE, &nofile))
 		fprintf(stderr, "# RLIMIT_NOFILE %d: %s\n", scale_max + 1024, strerror(errno));
 	for (h = 0; h < ARRAY_SIZE(heaps); h++) {

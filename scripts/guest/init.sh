@@ -150,12 +150,13 @@ bench)
 	;;
 profile)
 	# make profile: function_graph of allocating and closing 4 KiB buffers,
-	# each heap in turn, on CPU 0. The host sums the traces up.
+	# each heap in turn, on CPU 0, one buffer at a time and then many kept
+	# alive before they are closed. The host sums the traces up.
 	show_devices
 	t=/sys/kernel/tracing
 	mountpoint -q "$t" || mount -t tracefs tracefs "$t"
 	echo 0 >"$t/tracing_on"
-	echo 16384 >"$t/buffer_size_kb"
+	echo 32768 >"$t/buffer_size_kb"
 	echo function_graph >"$t/current_tracer"
 	echo 0 >"$t/options/funcgraph-irqs"
 	echo 1 >"$t/options/funcgraph-tail"
@@ -169,6 +170,11 @@ profile)
 		/devmem/tests/bench/devmem_bench profile "$heap" 4096 40
 		echo 0 >"$t/tracing_on"
 		cat "$t/per_cpu/cpu0/trace" >"$R/profile-$heap.trace"
+		echo >"$t/trace"
+		echo 1 >"$t/tracing_on"
+		/devmem/tests/bench/devmem_bench profile-kept "$heap" 4096 2000
+		echo 0 >"$t/tracing_on"
+		cat "$t/per_cpu/cpu0/trace" >"$R/profile-kept-$heap.trace"
 	done
 	echo nop >"$t/current_tracer"
 	show_regions
