@@ -3,11 +3,13 @@
 #
 # make profile: build what changed, boot the VM once and trace, with
 # ftrace's function_graph, 40 allocations and closes of 4 KiB buffers on the
-# system heap and on ivshmem, each on CPU 0. Then print where the time goes
-# (scripts/profile-report.py), per heap: the ioctl and the file's release,
-# with their callees a few levels down, in microseconds per buffer. The
-# traces are kept in runs/profile/results/. Tracing slows every traced function
-# down: the shares are what to compare, not the times.
+# system heap and on ivshmem, each on CPU 0, then 2,000 allocated first and
+# closed after (kept-<heap>: each release finds its buffer cold). Then print
+# where the time goes (scripts/profile-report.py), per heap: the ioctl, the
+# file's release and, within it, dma_buf_release, with their callees a few
+# levels down, in microseconds per buffer. The traces are kept in
+# runs/profile/results/. Tracing slows every traced function down: the shares
+# are what to compare, not the times.
 #
 # Like make bench, it runs the kernel without debugging (scripts/kernel.sh
 # bench); PROFILE_KERNEL=test runs make check's, booted with kmemleak and
