@@ -6,6 +6,8 @@
 //! An [`Allocation`] owns its blocks: dropping it gives them back to the allocator, dirty, for
 //! the scrubber to clear (see [`crate::clearing`]), and then counts it freed. The buffer
 //! exported for it holds it inline, so it goes with the buffer's data (see [`crate::buffer`]).
+//! Allocations of one chunk take their block from the CPU's cache of cleared chunks (see
+//! [`crate::chunk_cache`]).
 
 use crate::{
     clearing::clear_dirty,
@@ -19,6 +21,8 @@ use crate::{
         RegionGuard, //
     },
 };
+use pin_init::stack_try_pin_init;
+
 use kernel::{
     cgroup::dmem,
     gpu::buddy::{
@@ -69,6 +73,41 @@ impl Drop for LiveIn {
     }
 }
 
+/// Allocates `len` bytes (a multiple of the chunk size) of `region` into the empty list
+/// `blocks`, laid out as `placement`, zero-fills them, and returns the ranges they occupy.
+fn fill(
+    region: &Arc<Region>,
+    mut blocks: Pin<&mut AllocatedBlocks>,
+    len: usize,
+    placement: Placement,
+) -> Result<Ranges> {
+    let buddy = region.buddy();
+    let chunk = buddy.chunk_size();
+    // One chunk is contiguous, whatever the placement: the CPU's cache serves both heaps.
+    if len != chunk.as_usize() || !region.chunks().take(buddy, blocks.as_mut())? {
+        // Cleared blocks first: only those that come out dirty are cleared here.
+        let flags = match placement {
+            Placement::Scattered => GpuBuddyAllocFlags::from(GpuBuddyAllocFlag::Clear),
+            Placement::Contiguous => GpuBuddyAllocFlag::Clear | GpuBuddyAllocFlag::Contiguous,
+        };
+        // CAST: A byte count of the region fits a `u64`.
+        stack_try_pin_init!(let allocated: AllocatedBlocks =? buddy.alloc_blocks(
+            GpuBuddyAllocMode::Simple,
+            len as u64,
+            chunk,
+            flags
+        ));
+        blocks.as_mut().append(allocated)?;
+    }
+    // Every buffer handed out is zero-filled: no byte of a previous owner is ever visible.
+    // Dirty blocks here mean dirty free memory, perhaps of blocks merged in the allocator since
+    // the scrubber last looked: have it look again.
+    if clear_dirty(region, &blocks)? > 0 {
+        region.scrub_soon();
+    }
+    Ranges::of_blocks(&blocks)
+}
+
 impl Allocation {
     /// Returns the size of a buffer of `len` bytes of `region`: `len` rounded up to the page
     /// size.
@@ -84,7 +123,8 @@ impl Allocation {
 
     /// Returns an initialiser that allocates `size` bytes (a size from
     /// [`Allocation::size_for`]) of `region`, entered as `guard`, laid out as `placement`, and
-    /// zero-fills them.
+    /// zero-fills them. One chunk comes from the CPU's cache of cleared chunks while it has
+    /// any.
     ///
     /// The initialiser fails with [`ENOSPC`] if the region has no free memory for the buffer
     /// now (for a contiguous buffer: no free range is large enough), [`ENOMEM`] if the blocks
@@ -101,26 +141,13 @@ impl Allocation {
         let alloc_len = size
             .checked_next_multiple_of(chunk.as_usize())
             .ok_or(EINVAL)?;
-        // Cleared blocks first: only those that come out dirty are cleared here.
-        let flags = match placement {
-            Placement::Scattered => GpuBuddyAllocFlags::from(GpuBuddyAllocFlag::Clear),
-            Placement::Contiguous => GpuBuddyAllocFlag::Clear | GpuBuddyAllocFlag::Contiguous,
-        };
         Ok(try_pin_init!(Self {
             // Charged first: a cgroup over its limit does not take blocks from others.
             _charge: guard.charge(alloc_len)?,
-            blocks <- buddy.alloc_blocks(GpuBuddyAllocMode::Simple, alloc_len as u64, chunk, flags),
-            ranges: Ranges::of_blocks(&blocks)?,
+            blocks <- buddy.no_blocks(),
+            ranges: fill(region, blocks, alloc_len, placement)?,
             size,
             placement,
-            // Every buffer handed out is zero-filled: no byte of a previous owner is ever
-            // visible. Dirty blocks here mean dirty free memory, perhaps of blocks merged in the
-            // allocator since the scrubber last looked: have it look again.
-            _: {
-                if clear_dirty(region, &blocks)? > 0 {
-                    region.scrub_soon();
-                }
-            },
             region: LiveIn::new(region),
         }? Error))
     }

@@ -156,9 +156,10 @@ impl Region {
         let guard = self.enter()?;
         let size = Allocation::size_for(self, len)?;
         let buf = match self.export_entered(&guard, size, placement, flags) {
-            // The scrubber may hold the block that is missing: wait for it, and keep it away.
+            // The scrubber may hold the block that is missing, or a CPU's cache of chunks: wait
+            // for the scrubber and keep it away, and drain the caches.
             Err(e) if e == ENOSPC => {
-                let _scrubbing = self.lock_scrubbing();
+                let _drained = self.drain_chunks();
                 self.export_entered(&guard, size, placement, flags)
             }
             result => result,

@@ -8,8 +8,9 @@
 //! hands out dirty blocks first when not asked for cleared ones), zero-fills it and frees it
 //! marked cleared. It starts shortly after a buffer is freed. Allocations ask for cleared blocks
 //! first ([`GpuBuddyAllocFlag::Clear`]) and zero-fill only those that come out dirty
-//! ([`clear_dirty`]). The memory of a new region counts as dirty: the scrubber starts on it as
-//! soon as the region is registered.
+//! ([`clear_dirty`]); those of one chunk take one from their CPU's cache of cleared chunks while
+//! it has any ([`crate::chunk_cache`]). The memory of a new region counts as dirty: the scrubber
+//! starts on it as soon as the region is registered.
 //!
 //! The scrubber holds a block only under `Region::scrubbing`. An allocation the region cannot
 //! satisfy takes that lock and tries again: memory being scrubbed never makes an allocation

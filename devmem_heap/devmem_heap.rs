@@ -14,6 +14,7 @@
 //! The files depend on each other in this order only, each on the ones before it:
 //!
 //! 1. [`layout`]: a buffer's placement and the ranges of the region it occupies;
+//!    [`chunk_cache`]: per-CPU caches of an allocator's chunks;
 //!    [`memory`]: the memory behind a region ([`memory::DeviceMemory`]); [`counters`]: a
 //!    region's live allocations and statistics; [`p2p`]: who gets a DMA mapping, and which;
 //!    [`ratelimit`]: the refusal log's limit.
@@ -53,6 +54,9 @@
 //!    that found the region full;
 //! 8. the GPU buddy allocator's own lock.
 //!
+//! The lock of a CPU's cache of chunks (`chunk_cache`) is a leaf spinlock: blocks only move
+//! between lists under it, and are freed into the allocator after it is dropped.
+//!
 //! The DRM glue's table of GEM objects (`drm_gem::OBJECTS`) is a leaf: taken under DRM's
 //! `object_name_lock` when a driver imports a dma-buf, and when a GEM object is freed; nothing is
 //! taken under it, and no object or buffer reference is dropped under it.
@@ -65,6 +69,7 @@ use kernel::prelude::*;
 mod allocation;
 mod buffer;
 mod capi;
+mod chunk_cache;
 mod clearing;
 mod counters;
 mod debugfs;

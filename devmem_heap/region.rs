@@ -19,6 +19,7 @@
 //! [`crate::registration`], in-kernel allocation ([`Region::allocate`]) in [`crate::buffer`].
 
 use crate::{
+    chunk_cache::ChunkCache,
     counters::Counters,
     layout::Placement,
     memory::{
@@ -122,6 +123,8 @@ pub struct Region {
     peer: Option<Peer>,
     memory: KBox<dyn DeviceMemory>,
     buddy: GpuBuddy,
+    /// The per-CPU caches of `buddy`'s chunks (see [`crate::chunk_cache`]).
+    chunks: ChunkCache,
     caching: Caching,
     #[pin]
     srcu: Srcu,
@@ -239,6 +242,7 @@ impl Region {
         let dmem_name =
             CString::try_from_fmt(fmt!("devmem_heap/{}/{}", dev.name(), names.scattered))?;
         let dmem = dmem::Region::register(size as u64, &dmem_name)?;
+        let chunks = ChunkCache::new(&buddy)?;
         Arc::pin_init(
             try_pin_init!(Self {
                 names,
@@ -246,6 +250,7 @@ impl Region {
                 peer,
                 memory,
                 buddy,
+                chunks,
                 caching: config.caching,
                 srcu <- new_srcu!("devmem_heap_region"),
                 live: Atomic::new(true),
@@ -339,21 +344,31 @@ impl Region {
     }
 
     // The figures below count the block the scrubber may be clearing as free, as it is: they
-    // are read with the scrubber locked out.
+    // are read with the scrubber locked out. They count the blocks of the per-CPU caches as
+    // free too: the caches are drained into the allocator first.
+
+    /// Gives every block of the per-CPU caches back to the allocator and returns the scrubber's
+    /// lock, held: until it is dropped, the allocator's figures are the region's.
+    pub(crate) fn drain_chunks(&self) -> MutexGuard<'_, ()> {
+        let scrubbing = self.lock_scrubbing();
+        // Draining fails only for lists of another allocator, which the caches never hold.
+        let _ = self.chunks.drain(&self.buddy);
+        scrubbing
+    }
 
     /// Returns the number of free bytes.
     pub fn free_bytes(&self) -> u64 {
-        let _scrubbing = self.lock_scrubbing();
+        let _drained = self.drain_chunks();
         self.buddy.avail()
     }
 
     /// Returns the number of free bytes that are cleared already (see [`crate::clearing`]).
     pub fn cleared_bytes(&self) -> u64 {
-        let _scrubbing = self.lock_scrubbing();
+        let _drained = self.drain_chunks();
         self.buddy.clear_avail()
     }
 
-    /// Returns the number of free bytes that are not cleared yet.
+    /// Returns the number of free bytes that are not cleared yet. The per-CPU caches hold none.
     pub(crate) fn dirty_bytes(&self) -> usize {
         let _scrubbing = self.lock_scrubbing();
         // CAST: Byte counts of the region fit a `usize`, its memory's size.
@@ -363,13 +378,18 @@ impl Region {
     /// Returns the size of the largest free block: the largest contiguous buffer that can
     /// surely be allocated now.
     pub fn largest_free_block(&self) -> u64 {
-        let _scrubbing = self.lock_scrubbing();
+        let _drained = self.drain_chunks();
         self.buddy.largest_free_block()
     }
 
     /// Returns the region's allocator.
     pub(crate) fn buddy(&self) -> &GpuBuddy {
         &self.buddy
+    }
+
+    /// Returns the per-CPU caches of the allocator's chunks.
+    pub(crate) fn chunks(&self) -> &ChunkCache {
+        &self.chunks
     }
 
     /// Returns the CPU caching of mappings of the region.

@@ -444,6 +444,41 @@ mod cases {
         Ok(())
     }
 
+    /// Buffers of one chunk come from per-CPU caches of cleared chunks, refilled a few at a
+    /// time: the region's figures, and an allocation that finds the region full, count cached
+    /// chunks as free, and a cached chunk is zero-filled like any other buffer.
+    #[test]
+    fn cached_chunks_count_as_free() -> Result {
+        let f = Fixture::new(c"kunit-chunks", SZ_64K, Alignment::new::<SZ_4K>())?;
+        // The memory starts as 0xa5, and the first refill may find it dirty.
+        let one = f.alloc(PAGE_SIZE, Placement::Scattered)?;
+        let mut page = KVec::from_elem(0xffu8, PAGE_SIZE, GFP_KERNEL)?;
+        read(&f.region, &f.mem, &one, 0, &mut page)?;
+        assert!(page.iter().all(|&b| b == 0));
+        drop(one);
+        assert!(settles(&f.region, SZ_64K));
+        assert!(scrubbed(&f.region));
+
+        // The refill for `one` leaves cleared chunks in its CPU's cache: free, as far as the
+        // figures go.
+        let one = f.alloc(PAGE_SIZE, Placement::Contiguous)?;
+        assert_eq!(f.region.free_bytes(), (SZ_64K - PAGE_SIZE) as u64);
+        assert_eq!(f.region.cleared_bytes(), (SZ_64K - PAGE_SIZE) as u64);
+        assert_eq!(f.region.largest_free_block(), SZ_32K as u64);
+
+        // Cached again; then the rest of the region, as one buffer, needs them.
+        drop(one);
+        assert!(settles(&f.region, SZ_64K));
+        assert!(scrubbed(&f.region));
+        let one = f.alloc(PAGE_SIZE, Placement::Scattered)?;
+        let rest = f.alloc(SZ_64K - PAGE_SIZE, Placement::Scattered)?;
+        assert_eq!(f.region.free_bytes(), 0);
+        assert_eq!(f.alloc(PAGE_SIZE, Placement::Scattered).err(), Some(ENOMEM));
+        drop((one, rest));
+        assert!(settles(&f.region, SZ_64K));
+        Ok(())
+    }
+
     /// Waits for all of `region`'s free memory to count as cleared.
     fn scrubbed(region: &Region) -> bool {
         for _ in 0..400 {

@@ -49,6 +49,7 @@ SERIES = [
     (None, None, ["0011"], [], []),
     (None, None, ["0006"], [], []),
     (None, None, ["0019"], [], []),
+    (None, None, ["0028"], [], []),
     (None, None, ["0007"], [], []),
     (None, None, ["0008"], [], []),
     (None, None, ["0022"], [], []),
@@ -85,7 +86,8 @@ dma-bufs from it in the kernel, from Rust or C
 (include/linux/devmem_heap.h).
 
 Regions are allocated from with the GPU buddy allocator; every buffer is
-zero-filled, freed memory is cleared in the background. Importers get
+zero-filled, freed memory is cleared in the background, and buffers of
+one chunk come from per-CPU caches of cleared chunks. Importers get
 I/O memory kernel mappings, write-combined user mappings filled in on
 demand, and, if they are revocable and have a peer-to-peer route to the
 BAR, DMA-only tables of bus addresses; everyone else is refused a DMA
@@ -98,9 +100,9 @@ controller, and every allocation is charged to its task's cgroup.""",
      ["0001"],
      ["Kconfig", "Makefile", "include/linux/devmem_heap.h"] + [
          "devmem_heap/" + f for f in (
-             "allocation.rs", "buffer.rs", "capi.h", "capi.rs", "clearing.rs", "counters.rs",
-             "debugfs.rs", "devmem_heap.rs", "exports.c", "fault.rs", "heap.rs", "layout.rs",
-             "memory.rs", "p2p.rs", "ratelimit.rs", "region.rs", "registration.rs",
+             "allocation.rs", "buffer.rs", "capi.h", "capi.rs", "chunk_cache.rs", "clearing.rs",
+             "counters.rs", "debugfs.rs", "devmem_heap.rs", "exports.c", "fault.rs", "heap.rs",
+             "layout.rs", "memory.rs", "p2p.rs", "ratelimit.rs", "region.rs", "registration.rs",
              "registry.rs", "revoke.rs")],
      ["DEVMEM_HEAP"]),
     ("dma-buf: heaps: devmem: add a driver for QEMU's ivshmem device",
