@@ -90,7 +90,8 @@ impl ChunkCache {
         // Refilled outside the cache's lock: the allocator's is a mutex.
         stack_pin_init!(let clean = buddy.no_blocks());
         stack_pin_init!(let dirty = buddy.no_blocks());
-        stack_try_pin_init!(let fresh: AllocatedBlocks = buddy.alloc_chunks(REFILL, GpuBuddyAllocFlag::Clear));
+        let refill = buddy.alloc_chunks(REFILL, GpuBuddyAllocFlag::Clear);
+        stack_try_pin_init!(let fresh: AllocatedBlocks = refill);
         let mut fresh = match fresh {
             Ok(fresh) => fresh,
             Err(e) if e == ENOSPC => return Ok(false),
