@@ -123,8 +123,8 @@ impl Allocation {
 
     /// Returns an initialiser that allocates `size` bytes (a size from
     /// [`Allocation::size_for`]) of `region`, entered as `guard`, laid out as `placement`, and
-    /// zero-fills them. One chunk comes from the CPU's cache of cleared chunks while it has
-    /// any.
+    /// zero-fills them. A buffer of one chunk takes it from the CPU's cache of cleared chunks
+    /// while the allocator has cleared chunks to refill it with.
     ///
     /// The initialiser fails with [`ENOSPC`] if the region has no free memory for the buffer
     /// now (for a contiguous buffer: no free range is large enough), [`ENOMEM`] if the blocks

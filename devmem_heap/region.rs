@@ -348,7 +348,8 @@ impl Region {
     // free too: the caches are drained into the allocator first.
 
     /// Gives every block of the per-CPU caches back to the allocator and returns the scrubber's
-    /// lock, held: until it is dropped, the allocator's figures are the region's.
+    /// lock, held: until it is dropped, the allocator's figures are the region's, but for what
+    /// allocations take meanwhile (a refill of a cache included).
     pub(crate) fn drain_chunks(&self) -> MutexGuard<'_, ()> {
         let scrubbing = self.lock_scrubbing();
         // Draining fails only for lists of another allocator, which the caches never hold.
