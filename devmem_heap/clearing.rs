@@ -141,7 +141,8 @@ impl Region {
 impl WorkItem for Region {
     type Pointer = Arc<Region>;
 
-    /// Scrubs until no dirty free block is left, largest blocks first.
+    /// Scrubs the dirty free memory there is when it starts, largest blocks first. What is
+    /// freed meanwhile is the next run's.
     fn run(region: Arc<Region>) {
         // Before looking for dirty memory: what is freed from now on queues the scrubber again.
         // The blocks are freed under the allocator's lock, which the look below takes after this
@@ -149,15 +150,13 @@ impl WorkItem for Region {
         region.scrub_queued.store(false, Relaxed);
         let chunk = region.buddy().chunk_size().as_usize();
         let mut size = SCRUB_BLOCK.max(chunk);
-        // Counted down as blocks are cleared, and counted again once it runs out: buffers
-        // freed meanwhile queue the scrubber again anyway.
+        // What is dirty now, counted down as blocks are cleared. Buffers freed meanwhile have
+        // queued the scrubber again: their chunks merge for SCRUB_DELAY_MS and are cleared in
+        // the next run, in larger blocks than if this run chased each one as it is freed.
         let mut dirty = region.dirty_bytes();
         while size >= chunk {
             if dirty < chunk {
-                dirty = region.dirty_bytes();
-                if dirty < chunk {
-                    return;
-                }
+                return;
             }
             // No block is larger than all the dirty free memory.
             while size > dirty {
