@@ -75,15 +75,18 @@ impl ChunkCache {
     /// Moves a cleared chunk of `buddy`, the allocator the cache was made for, into the list
     /// `into`, refilling this CPU's cache first if it is empty.
     ///
-    /// Returns whether it did: not if the allocator has no cleared chunk left.
+    /// Returns whether it did: not if the allocator has no cleared chunk left (or, which
+    /// cannot happen, the CPU has no cache).
     pub(crate) fn take(
         &self,
         buddy: &GpuBuddy,
         mut into: Pin<&mut AllocatedBlocks>,
     ) -> Result<bool> {
-        // CAST: A CPU number fits a `usize`. `nr_cpu_ids` bounds every CPU number: the remainder
-        // only keeps the index in bounds without a check that can fail.
-        let local = &self.cpus[CpuId::current().as_u32() as usize % self.cpus.len()];
+        // CAST: A CPU number fits a `usize`. Every CPU has a cache: `nr_cpu_ids` bounds CPU
+        // numbers. Looked up with `get()`, which cannot panic, as indexing and `%` could.
+        let Some(local) = self.cpus.get(CpuId::current().as_u32() as usize) else {
+            return Ok(false);
+        };
         if local.lock().as_mut().move_first(into.as_mut())? {
             return Ok(true);
         }
