@@ -11,6 +11,12 @@
 # runs/profile/results/. Tracing slows every traced function down: the shares
 # are what to compare, not the times.
 #
+# Then the same allocation and close, untraced, as fast as they go, from one
+# thread and from one thread per CPU, while every CPU's kernel call chains are
+# sampled at each clock tick (scripts/bench/devmem_sample.c): what tracing
+# cannot show, time spent waiting for another CPU, shows there, and the host
+# prints each function's share of the busy samples (scripts/sample-report.py).
+#
 # Like make bench, it runs the kernel without debugging (scripts/kernel.sh
 # bench); PROFILE_KERNEL=test runs make check's, booted with kmemleak and
 # lockdep's proving off, and PROFILE_DEBUG=1 then leaves them on.
@@ -33,4 +39,7 @@ python3 "$DEVMEM_TOP/scripts/summary.py" --run "$run" --plan profile --ksrc "$ks
 	sed -n '/failures/,$p' "$run/summary.txt"
 	die "the profile's run has failures (summary: $run/summary.txt)"
 }
-python3 "$DEVMEM_TOP/scripts/profile-report.py" "$run/results" | tee "$run/profile.txt"
+{
+	python3 "$DEVMEM_TOP/scripts/profile-report.py" "$run/results"
+	python3 "$DEVMEM_TOP/scripts/sample-report.py" "$run/results"
+} | tee "$run/profile.txt"

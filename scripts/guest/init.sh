@@ -151,7 +151,8 @@ bench)
 profile)
 	# make profile: function_graph of allocating and closing 4 KiB buffers,
 	# each heap in turn, on CPU 0, one buffer at a time and then many kept
-	# alive before they are closed. The host sums the traces up.
+	# alive before they are closed; then the same work sampled. The host sums
+	# the traces and the samples up.
 	show_devices
 	t=/sys/kernel/tracing
 	mountpoint -q "$t" || mount -t tracefs tracefs "$t"
@@ -177,6 +178,17 @@ profile)
 		cat "$t/per_cpu/cpu0/trace" >"$R/profile-kept-$heap.trace"
 	done
 	echo nop >"$t/current_tracer"
+	# Then sampled, untraced: kernel call chains of every CPU while one
+	# thread, and then one per CPU, allocate and close as fast as they go.
+	grep ' [tT] ' /proc/kallsyms >"$R/kallsyms"
+	for heap in system ivshmem; do
+		for threads in 1 "$(nproc)"; do
+			say "profile: $heap, sampled, $threads thread(s)"
+			/devmem/tests/bench/devmem_sample "$heap" "$threads" 3 \
+				"$R/sample-$heap-$threads.txt"
+			sleep 1
+		done
+	done
 	show_regions
 	;;
 soak)
